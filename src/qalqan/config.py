@@ -1,0 +1,70 @@
+"""Configuration from the environment, with embedded defaults that need nothing installed.
+
+``QALQAN_HOME`` (default ``./.qalqan``) holds the embedded record and the tokenisation key;
+``QALQAN_DB`` picks the record (``sqlite:///path`` or ``postgresql://…``); ``QALQAN_KEY`` is the
+tokenisation key (hex, ≥ 32 bytes); ``QALQAN_MODE=production`` refuses to invent a key.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot run: says which setting and what to do."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    db_url: str
+    key: bytes
+    production: bool
+    # Base currency in which money thresholds and window sums are kept (minor units).
+    base_currency: str = "RUB"
+    # Rates to the base currency; configuration, not live data: a deployment sets its own.
+    fx: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_FX))
+    # Group commit: the record commits every N events (and at the end of a batch).
+    commit_every: int = 1000
+
+
+DEFAULT_FX = {"RUB": "1", "KZT": "0.18", "USD": "90", "EUR": "98", "TRY": "2.6", "AED": "24.5", "CNY": "12.4"}
+
+
+def load_key(home: Path, production: bool) -> bytes:
+    env = os.environ.get("QALQAN_KEY")
+    if env:
+        try:
+            key = bytes.fromhex(env)
+        except ValueError:
+            raise ConfigError("QALQAN_KEY: must be hex (e.g. `openssl rand -hex 32`)") from None
+        if len(key) < 32:
+            raise ConfigError("QALQAN_KEY: must be at least 32 bytes (64 hex characters)")
+        return key[:64]
+    if production:
+        raise ConfigError(
+            "QALQAN_KEY is not set: production mode refuses to start without the tokenisation key "
+            "(a new key would make every stored token unmatchable)"
+        )
+    path = home / "key"
+    if path.exists():
+        return bytes.fromhex(path.read_text().strip())
+    home.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_bytes(32)
+    # Created once with owner-only rights and never rewritten: tokens must stay stable.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key.hex())
+    return key
+
+
+def from_env(db_url: str | None = None, home: str | Path | None = None) -> Settings:
+    home_path = Path(home or os.environ.get("QALQAN_HOME") or ".qalqan").resolve()
+    production = os.environ.get("QALQAN_MODE", "").lower() == "production"
+    url = db_url or os.environ.get("QALQAN_DB") or f"sqlite:///{home_path / 'qalqan.db'}"
+    if production and url.startswith("sqlite") and not os.environ.get("QALQAN_DB"):
+        raise ConfigError("QALQAN_DB is not set: production mode needs an explicit record")
+    return Settings(home=home_path, db_url=url, key=load_key(home_path, production), production=production)

@@ -1,0 +1,316 @@
+"""The event contract (shared/EVENTS.md v1) as typed schemas, and the decoder.
+
+Field names are fixed by the contract: integrators and acceptance cases are written against
+them. This module imports nothing of qalqan's, so every other part can depend on it.
+
+Decoding goes through a plain dict first (floats kept as exact ``Decimal``) and then
+``msgspec.convert`` into the tagged union: that keeps the speed of msgspec while letting us
+keep unknown fields (the contract says they are kept, not rejected) in ``extra``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Annotated, Any, Literal, Union
+
+import msgspec
+from msgspec import Meta, Struct, field
+
+__all__ = [
+    "Event",
+    "EventError",
+    "Decision",
+    "Reason",
+    "Hold",
+    "MONEY_TYPES",
+    "decode_event",
+    "event_from_dict",
+    "json_schema",
+    "ts_to_us",
+    "us_to_rfc3339",
+]
+
+
+class EventError(ValueError):
+    """An event that breaks the contract; names the field and the problem."""
+
+    def __init__(self, field: str, problem: str, line: int | None = None) -> None:
+        self.field = field
+        self.problem = problem
+        self.line = line
+        where = f"line {line}: " if line is not None else ""
+        super().__init__(f"{where}{field}: {problem}")
+
+    def as_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"field": self.field, "problem": self.problem}
+        if self.line is not None:
+            d["line"] = self.line
+        return d
+
+
+# --- value types --------------------------------------------------------------------------
+_MAX_AMOUNT = Decimal("1e15")
+Amount = Annotated[Decimal, Meta(description="a positive decimal number or decimal string")]
+Currency = Annotated[str, Meta(pattern="^[A-Z]{3}$", description="ISO 4217 code")]
+Country = Annotated[str, Meta(pattern="^[A-Z]{2}$", description="ISO 3166-1 alpha-2")]
+Ts = Annotated[datetime, Meta(tz=True, description="RFC 3339 with a time zone")]
+Id = Annotated[str, Meta(min_length=1, max_length=256)]
+Unit = Annotated[float, Meta(ge=0, le=1)]
+
+
+class InfraRisk(Struct, forbid_unknown_fields=False):
+    level: Literal["low", "medium", "high"]
+    factors: list[str] = []
+
+
+class _Envelope(Struct, tag_field="type", kw_only=True, forbid_unknown_fields=True):
+    event_id: Id
+    ts: Ts
+    customer_id: Id
+    # Unknown fields of the incoming event, kept as sent (after redaction).
+    extra: dict[str, Any] | None = None
+
+
+class _Money(_Envelope, kw_only=True):
+    def __post_init__(self) -> None:
+        # msgspec cannot bound a Decimal; a zero or negative amount is refused here.
+        amount: Decimal = self.amount  # type: ignore[attr-defined]
+        if not amount.is_finite() or amount <= 0 or amount >= _MAX_AMOUNT:
+            raise ValueError(f"Expected a positive amount below 1e15, got {amount}")
+
+
+# --- money movements ----------------------------------------------------------------------
+class Payment(_Money, tag="payment", kw_only=True):
+    card_id: Id
+    amount: Amount
+    currency: Currency
+    merchant_id: Id
+    channel: Literal["ecom", "pos", "biometric", "atm_qr"]
+    mcc: str | None = None
+    merchant_country: Country | None = None
+    auth_method: Literal["none", "pin", "otp", "3ds", "biometric"] | None = None
+    liveness_score: Unit | None = None
+    device_id: Id | None = None
+    ip: str | None = None
+    country: Country | None = None
+    infra_risk: InfraRisk | None = None
+
+
+class Transfer(_Money, tag="transfer", kw_only=True):
+    direction: Literal["out", "in"]
+    rail: Literal["internal", "sbp", "interbank", "card2card", "cross_border", "crypto"]
+    amount: Amount
+    currency: Currency
+    from_account: Id
+    to_account: Id
+    counterparty_id: Id | None = None
+    counterparty_type: Literal["individual", "business"] = "individual"
+    counterparty_bank: str | None = None
+    self_transfer: bool = False
+    device_id: Id | None = None
+    ip: str | None = None
+    country: Country | None = None
+    infra_risk: InfraRisk | None = None
+
+
+class Atm(_Money, tag="atm", kw_only=True):
+    operation: Literal["withdrawal", "deposit"]
+    amount: Amount
+    currency: Currency
+    card_id: Id
+    atm_id: Id
+    tokenized: bool = False
+    contactless: bool = False
+    apdu_response_ms: Annotated[float, Meta(ge=0)] | None = None
+    country: Country | None = None
+
+
+# --- context events -----------------------------------------------------------------------
+class Login(_Envelope, tag="login", kw_only=True):
+    device_id: Id
+    success: bool
+    ip: str | None = None
+    isp: str | None = None
+    os: str | None = None
+    app: str | None = None
+    auth_method: str | None = None
+    liveness_score: Unit | None = None
+
+
+class ProfileChange(_Envelope, tag="profile_change", kw_only=True):
+    field: Literal["phone", "email", "password", "device", "sim", "trusted_person"]
+    source: Literal["online_banking", "gosuslugi", "egov", "branch", "operator"] | None = None
+
+
+class DeviceSignal(_Envelope, tag="device_signal", kw_only=True):
+    kind: Literal[
+        "malware", "os_change", "isp_change", "sim_change", "remote_access",
+        "rooted", "emulator", "active_call", "session_hiding",
+    ]
+    device_id: Id | None = None
+    active: bool = True
+    source: str | None = None
+
+
+class CommsSignal(_Envelope, tag="comms_signal", kw_only=True):
+    channel: Literal["call", "sms", "messenger"]
+    sender_known: bool
+    sender_kind: Literal["bank", "gosuslugi", "courier", "other"] | None = None
+    count: Annotated[int, Meta(ge=1)] = 1
+    duration_s: Annotated[float, Meta(ge=0)] | None = None
+
+
+class Listing(_Envelope, tag="listing", kw_only=True):
+    listing_id: Id
+    title: str | None = None
+    text: str | None = None
+    price: Amount | None = None
+    currency: Currency | None = None
+    category: str | None = None
+    city: str | None = None
+    phone: str | None = None
+    phone_country: Country | None = None
+    ip: str | None = None
+    device_id: Id | None = None
+
+
+class Message(_Envelope, tag="message", kw_only=True):
+    to_customer_id: Id
+    text: str
+
+
+class Label(_Envelope, tag="label", kw_only=True):
+    target_event_id: Id
+    label: Literal["fraud", "legit", "chargeback"]
+    source: str | None = None
+
+
+class Intel(_Envelope, tag="intel", kw_only=True):
+    list: Literal["cbr_fincert", "gis_antifraud", "criminal_case", "internal", "kz_antifraud_center", "consortium"]
+    entity: Literal["account", "card", "phone", "device", "customer"]
+    value: Id
+    op: Literal["add", "remove"]
+    expires_at: Ts | None = None
+
+
+Event = Union[Payment, Transfer, Atm, Login, ProfileChange, DeviceSignal, CommsSignal, Listing, Message, Label, Intel]
+EVENT_TYPES: dict[str, type[Struct]] = {
+    cls.__struct_config__.tag: cls  # type: ignore[misc]
+    for cls in (Payment, Transfer, Atm, Login, ProfileChange, DeviceSignal, CommsSignal, Listing, Message, Label, Intel)
+}
+MONEY_TYPES = frozenset({"payment", "transfer", "atm"})
+_FIELDS = {name: set(cls.__struct_fields__) | {"type"} for name, cls in EVENT_TYPES.items()}
+
+
+# --- the decision -------------------------------------------------------------------------
+class Reason(Struct, omit_defaults=True):
+    code: str
+    source: str
+    text: str | None = None
+    weight: float | None = None
+    action: str | None = None
+
+
+class Hold(Struct, omit_defaults=True):
+    until: str
+    confirm_by: str
+    kind: str = "161fz_art8"
+
+
+class Decision(Struct, omit_defaults=True):
+    event_id: str
+    action: Literal["approve", "challenge", "review", "hold", "decline"]
+    score: float
+    reasons: list[Reason]
+    hold: Hold | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+    fallback: str | None = None
+    latency_ms: float = 0.0
+
+
+# --- decoding -----------------------------------------------------------------------------
+_json_decoder = msgspec.json.Decoder(float_hook=Decimal)
+# The fast path: straight into the typed union. Unknown fields make it fail, and only then
+# is the event decoded a second time through a dict to keep them.
+_typed_decoder = msgspec.json.Decoder(Event)
+_PATH = re.compile(r" - at `\$\.?([^`]*)`$")
+
+
+def _error_from_msgspec(exc: msgspec.ValidationError) -> EventError:
+    msg = str(exc)
+    m = _PATH.search(msg)
+    if m:
+        fld = m.group(1) or "$"
+        problem = msg[: m.start()]
+    else:
+        fld, problem = "$", msg
+    if problem.startswith("Expected a positive amount"):
+        fld = f"{fld}.amount" if fld != "$" else "amount"
+    mm = re.match(r"Object missing required field `([^`]+)`", problem)
+    if mm:
+        fld = f"{fld}.{mm.group(1)}" if fld != "$" else mm.group(1)
+        problem = "required field is missing"
+    return EventError(fld, problem)
+
+
+def event_from_dict(obj: Any) -> Event:
+    """Validate a decoded JSON object against the contract; unknown fields go to ``extra``."""
+    if not isinstance(obj, dict):
+        raise EventError("$", f"an event must be a JSON object, got {type(obj).__name__}")
+    etype = obj.get("type")
+    if etype is None:
+        raise EventError("type", "required field is missing")
+    known = _FIELDS.get(etype) if isinstance(etype, str) else None
+    if known is None:
+        raise EventError("type", f"unknown event type {etype!r}; expected one of {sorted(EVENT_TYPES)}")
+    if "extra" in obj or not known.issuperset(obj):
+        extra = {k: v for k, v in obj.items() if k not in known or k == "extra"}
+        obj = {k: v for k, v in obj.items() if k in known and k != "extra"}
+        obj["extra"] = extra
+    try:
+        return msgspec.convert(obj, EVENT_TYPES[etype], strict=False)  # type: ignore[return-value]
+    except msgspec.ValidationError as exc:
+        raise _error_from_msgspec(exc) from None
+
+
+def decode_event(data: bytes | str) -> Event:
+    """Decode one JSON event; raises ``EventError`` naming the field and the problem."""
+    try:
+        return _typed_decoder.decode(data)  # type: ignore[no-any-return]
+    except msgspec.DecodeError:
+        pass  # unknown fields, or an error: the slow path keeps the first and names the second
+    try:
+        obj = _json_decoder.decode(data)
+    except msgspec.DecodeError as exc:
+        raise EventError("$", f"not valid JSON: {exc}") from None
+    return event_from_dict(obj)
+
+
+# --- time ---------------------------------------------------------------------------------
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def ts_to_us(ts: datetime) -> int:
+    """Event time as integer microseconds since the epoch: exact, and cheap to compare."""
+    d = ts - _EPOCH
+    return (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
+
+
+def us_to_rfc3339(us: int) -> str:
+    secs, micros = divmod(us, 1_000_000)
+    dt = datetime.fromtimestamp(secs, tz=timezone.utc)
+    base = dt.strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{base}.{micros:06d}Z" if micros else f"{base}Z"
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of every event type and of the decision (published for integrators)."""
+    schema, components = msgspec.json.schema_components([Event, Decision], ref_template="#/$defs/{name}")
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "qalqan event contract v1",
+        "oneOf": [schema[0]],
+        "$defs": components,
+    }

@@ -1,0 +1,58 @@
+"""The flat view of an event that feature filters and rules read.
+
+One dict per event: the contract's fields by name, plus a few derived values that rules need
+often (money in base-currency minor units, the direction of money, the recipient). Keeping it a
+plain dict keeps the compiled expressions cheap: a name is one dict lookup.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from ..events import Event, ts_to_us
+from .links import has_suspicious_link
+
+_HUNDRED = Decimal(100)
+
+
+class Money:
+    """Converts amounts to integer minor units of the base currency (exact, comparable)."""
+
+    def __init__(self, fx: dict[str, str]) -> None:
+        self.rates = {cur: Decimal(rate) * _HUNDRED for cur, rate in fx.items()}
+
+    def to_base(self, amount: Decimal, currency: str) -> int | None:
+        rate = self.rates.get(currency)
+        if rate is None:
+            return None
+        return int((amount * rate).to_integral_value())
+
+
+def event_view(event: Event, money: Money) -> dict[str, Any]:
+    v: dict[str, Any] = {f: getattr(event, f) for f in event.__struct_fields__}
+    etype = event.__struct_config__.tag  # type: ignore[union-attr]
+    v["type"] = etype
+    v["ts_us"] = ts_to_us(event.ts)
+    v["hour"] = event.ts.hour
+    amount = v.get("amount")
+    if amount is not None and v.get("currency") is not None:
+        v["amount_base"] = money.to_base(amount, v["currency"])
+    if etype == "payment":
+        v["is_outflow"] = True
+    elif etype == "transfer":
+        out = v["direction"] == "out"
+        v["is_outflow"] = out
+        # The other party: for money out, the recipient; for money in, the sender.
+        v["counterparty"] = v["counterparty_id"] or (v["to_account"] if out else v["from_account"])
+        v["recipient_account"] = v["to_account"] if out else None
+    elif etype == "atm":
+        v["is_outflow"] = v["operation"] == "withdrawal"
+    elif etype == "message":
+        v["suspicious_link"] = has_suspicious_link(v["text"])
+    elif etype == "listing":
+        v["suspicious_link"] = has_suspicious_link(v["text"])
+    infra = v.get("infra_risk")
+    if infra is not None:
+        v["infra_level"] = infra.level
+    return v

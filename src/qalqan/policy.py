@@ -1,0 +1,71 @@
+"""Policy: from the reasons to one action, and the hold a suspension brings.
+
+The strictest action among all reasons wins (approve < challenge < review < hold < decline).
+An `allow` list entry softens only the engine's own judgement: a regulator's database hit keeps
+its action. A hold follows 161-FZ art. 8: suspended for 2 days, the client confirms no later than
+the end of the next day; the periods are configuration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from .events import Hold, Reason
+from .lists import ALLOW_LIST
+
+SEVERITY = {"approve": 0, "challenge": 1, "review": 2, "hold": 3, "decline": 4}
+ACTIONS = tuple(SEVERITY)
+# Reasons an allow-list entry never overrides: the regulators' databases (ОД-2506 1.1, 1.2, 1.5, 1.8).
+REGULATOR_CODES = frozenset({"od2506.1.1", "od2506.1.2", "od2506.1.5", "od2506.1.8"})
+
+
+@dataclass(frozen=True)
+class HoldPolicy:
+    suspend_days: int = 2
+    confirm_days: int = 1  # confirm no later than the end of the day after the suspension
+
+
+@dataclass(frozen=True)
+class ModelPolicy:
+    """Score thresholds for models; inert while the slot holds no model (score 0)."""
+
+    review_at: float = 0.8
+    decline_at: float = 0.97
+
+
+def strictest(reasons: list[Reason]) -> str:
+    action = "approve"
+    level = 0
+    for r in reasons:
+        lv = SEVERITY.get(r.action or "approve", 0)
+        if lv > level:
+            action, level = r.action or "approve", lv
+    return action
+
+
+def decide_action(
+    reasons: list[Reason], score: float, allowed: bool, models: ModelPolicy
+) -> tuple[str, list[Reason]]:
+    if score >= models.decline_at:
+        reasons.append(Reason(code="model.score", source="model", action="decline", weight=round(score, 4)))
+    elif score >= models.review_at:
+        reasons.append(Reason(code="model.score", source="model", action="review", weight=round(score, 4)))
+    if allowed:
+        binding = [r for r in reasons if r.code in REGULATOR_CODES]
+        reasons.append(Reason(code="list.allow", source="list", text="allow-listed: only regulator hits apply"))
+        return strictest(binding), reasons
+    return strictest(reasons), reasons
+
+
+def make_hold(ts: datetime, policy: HoldPolicy) -> Hold:
+    ts = ts.astimezone(timezone.utc)
+    until = ts + timedelta(days=policy.suspend_days)
+    day_end = datetime(ts.year, ts.month, ts.day, 23, 59, 59, tzinfo=timezone.utc)
+    confirm_by = day_end + timedelta(days=policy.confirm_days)
+    fmt = "%Y-%m-%dT%H:%M:%SZ"
+    return Hold(until=until.strftime(fmt), confirm_by=confirm_by.strftime(fmt))
+
+
+def is_allowed(*list_sets: frozenset[str]) -> bool:
+    return any(ALLOW_LIST in s for s in list_sets)

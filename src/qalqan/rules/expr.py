@@ -1,0 +1,206 @@
+"""A small, safe expression language for rules and feature filters.
+
+Expressions are Python syntax restricted to a whitelist: boolean logic, comparisons (``in``
+too), arithmetic, constants, names known to the caller, ``x if c else y`` and a few pure
+functions (``hours(24)``, ``days(180)``, ``rub(200000)``). They are parsed with ``ast`` and
+compiled to closures over a dict: user text is never passed to ``eval`` or ``exec``. Anything
+else — attributes, subscripts, lambdas, unknown names or functions — is refused at load time
+with the source and line.
+
+Unknown values are ``None``: an ordering comparison with ``None`` is false (a missing amount is
+not "more than 200,000"), and arithmetic with ``None`` gives ``None``.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+from collections.abc import Callable, Collection
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+Ctx = dict[str, Any]
+Fn = Callable[[Ctx], Any]
+
+US = 1_000_000
+
+
+class ExprError(ValueError):
+    """An expression that cannot be compiled; says where and why."""
+
+    def __init__(self, where: str, problem: str) -> None:
+        self.where = where
+        self.problem = problem
+        super().__init__(f"{where}: {problem}")
+
+
+# Pure functions a rule may call with constant arguments; folded at compile time.
+CONSTANT_FUNCS: dict[str, Callable[..., Any]] = {
+    "seconds": lambda n: int(n * US),
+    "minutes": lambda n: int(n * 60 * US),
+    "hours": lambda n: int(n * 3600 * US),
+    "days": lambda n: int(n * 86400 * US),
+    "date": lambda s: int(datetime.fromisoformat(s).replace(tzinfo=timezone.utc).timestamp()) * US,
+    # Money in rules is in minor units of the base currency (RUB): rub(200000) is 20,000,000.
+    "rub": lambda n: int(Decimal(str(n)) * 100),
+}
+
+_ORDER = {
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+}
+_ARITH = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.Mod: operator.mod,
+}
+
+
+def _cmp(op: ast.cmpop, left: Fn, right: Fn) -> Fn:
+    if isinstance(op, ast.Eq):
+        return lambda c: left(c) == right(c)
+    if isinstance(op, ast.NotEq):
+        return lambda c: left(c) != right(c)
+    if isinstance(op, (ast.In, ast.NotIn)):
+        negate = isinstance(op, ast.NotIn)
+
+        def member(c: Ctx) -> bool:
+            container = right(c)
+            if container is None:
+                return negate
+            return (left(c) in container) != negate
+
+        return member
+    if isinstance(op, ast.Is) or isinstance(op, ast.IsNot):
+        negate = isinstance(op, ast.IsNot)
+        return lambda c: (left(c) is right(c)) != negate
+    fn = _ORDER[type(op)]
+
+    def order(c: Ctx) -> bool:
+        a = left(c)
+        if a is None:
+            return False
+        b = right(c)
+        return b is not None and fn(a, b)
+
+    return order
+
+
+class Compiler:
+    """Compiles expressions against a fixed set of names (the scope)."""
+
+    def __init__(self, names: Collection[str]) -> None:
+        self.names = frozenset(names)
+
+    def compile(self, source: str, where: str = "<expr>") -> Fn:
+        try:
+            tree = ast.parse(source.strip(), mode="eval")
+        except SyntaxError as exc:
+            raise ExprError(where, f"syntax error: {exc.msg} in {source!r}") from None
+        self._where = where
+        return self._node(tree.body)
+
+    def names_used(self, source: str) -> set[str]:
+        tree = ast.parse(source.strip(), mode="eval")
+        return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id not in CONSTANT_FUNCS}
+
+    def _fail(self, node: ast.AST, problem: str) -> ExprError:
+        return ExprError(self._where, f"{problem} (column {getattr(node, 'col_offset', 0) + 1})")
+
+    def _const(self, node: ast.AST) -> Any:
+        """The value of a constant sub-expression, or raises."""
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str, bool, type(None))):
+            return node.value
+        if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+            return frozenset(self._const(e) for e in node.elts)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return -self._const(node.operand)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in CONSTANT_FUNCS:
+            if node.keywords or len(node.args) != 1:
+                raise self._fail(node, f"{node.func.id}() takes one constant argument")
+            arg = self._const(node.args[0])
+            if node.func.id == "date":
+                try:
+                    return CONSTANT_FUNCS["date"](str(arg))
+                except ValueError:
+                    raise self._fail(node, f"date() needs an ISO date, got {arg!r}") from None
+            if not isinstance(arg, (int, float)) or isinstance(arg, bool):
+                raise self._fail(node, f"{node.func.id}() needs a number, got {arg!r}")
+            return CONSTANT_FUNCS[node.func.id](arg)
+        raise self._fail(node, "not a constant")
+
+    def _node(self, node: ast.AST) -> Fn:
+        try:
+            value = self._const(node)
+        except ExprError as exc:
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in CONSTANT_FUNCS:
+                raise exc
+        else:
+            return lambda c: value
+
+        if isinstance(node, ast.Name):
+            if node.id not in self.names:
+                raise self._fail(node, f"unknown name {node.id!r}")
+            key = node.id
+            return lambda c: c.get(key)
+        if isinstance(node, ast.BoolOp):
+            parts = [self._node(v) for v in node.values]
+            if isinstance(node.op, ast.And):
+                def all_of(c: Ctx) -> bool:
+                    for p in parts:
+                        if not p(c):
+                            return False
+                    return True
+                return all_of
+
+            def any_of(c: Ctx) -> bool:
+                for p in parts:
+                    if p(c):
+                        return True
+                return False
+            return any_of
+        if isinstance(node, ast.UnaryOp):
+            inner = self._node(node.operand)
+            if isinstance(node.op, ast.Not):
+                return lambda c: not inner(c)
+            if isinstance(node.op, ast.USub):
+                return lambda c: None if (v := inner(c)) is None else -v
+            raise self._fail(node, "unsupported unary operator")
+        if isinstance(node, ast.Compare):
+            left = self._node(node.left)
+            tests: list[Fn] = []
+            for op, comp in zip(node.ops, node.comparators):
+                if type(op) not in _ORDER and not isinstance(op, (ast.Eq, ast.NotEq, ast.In, ast.NotIn, ast.Is, ast.IsNot)):
+                    raise self._fail(node, "unsupported comparison")
+                right = self._node(comp)
+                tests.append(_cmp(op, left, right))
+                left = right
+            if len(tests) == 1:
+                return tests[0]
+            return lambda c: all(t(c) for t in tests)
+        if isinstance(node, ast.BinOp):
+            fn = _ARITH.get(type(node.op))
+            if fn is None:
+                raise self._fail(node, "unsupported arithmetic operator")
+            a, b = self._node(node.left), self._node(node.right)
+
+            def arith(c: Ctx) -> Any:
+                x, y = a(c), b(c)
+                if x is None or y is None:
+                    return None
+                if fn is operator.truediv and not y:
+                    return None
+                return fn(x, y)
+            return arith
+        if isinstance(node, ast.IfExp):
+            test, then, other = self._node(node.test), self._node(node.body), self._node(node.orelse)
+            return lambda c: then(c) if test(c) else other(c)
+        if isinstance(node, ast.Call):
+            name = node.func.id if isinstance(node.func, ast.Name) else ast.unparse(node.func)
+            raise self._fail(node, f"unknown function {name!r}; allowed: {sorted(CONSTANT_FUNCS)}")
+        raise self._fail(node, f"{type(node).__name__} is not allowed in a rule expression")

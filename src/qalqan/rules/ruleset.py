@@ -1,0 +1,165 @@
+"""Rule packs: files of rules, compiled once, evaluated on every money movement.
+
+A pack is a YAML file (``rules/packs/<pack>.yaml``) with rules of the form::
+
+    - id: "1.12"                       # reason code <pack>.<id>
+      description: ...                 # what the regulation says, for a reader to check
+      events: [transfer]               # event types it applies to (cheap pre-filter)
+      when: "sbp_self_in_24h_sum > rub(200000) and pair_180d_count == 0"
+      action: art8                     # approve|challenge|review|hold|decline, or art8
+      reason: "SBP inflow {sbp_self_in_24h_sum!m} RUB; first transfer to this recipient"
+      mode: enforce                    # or shadow: recorded, never changes the action
+
+``art8`` is the action 161-FZ art. 8 gives the operation: a card, e-money or SBP operation is
+refused (decline), another transfer order is suspended (hold). Every name in ``when`` and in the
+reason template is checked at load time; the error names the file and the rule's line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import string
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..events import Reason
+from .expr import Compiler, ExprError, Fn
+
+PACKS_DIR = Path(__file__).with_name("packs")
+ACTIONS = ("approve", "challenge", "review", "hold", "decline")
+RULE_ACTIONS = frozenset(ACTIONS) | {"art8"}
+MONEY_EVENT_TYPES = frozenset({"payment", "transfer", "atm"})
+
+
+class RuleError(ValueError):
+    pass
+
+
+class _ReasonFormatter(string.Formatter):
+    """Reason templates: ``{x!m}`` prints minor units as money, ``{x!h}`` microseconds as hours."""
+
+    def convert_field(self, value: Any, conversion: str | None) -> Any:
+        if conversion == "m":
+            return "?" if value is None else f"{value / 100:,.2f}".replace(",", " ")
+        if conversion == "h":
+            return "?" if value is None else f"{value / 3_600_000_000:.1f} h"
+        return super().convert_field(value, conversion)
+
+
+_FMT = _ReasonFormatter()
+
+
+@dataclass
+class Rule:
+    code: str
+    description: str
+    on: frozenset[str]
+    when: Fn
+    action: str
+    reason: str
+    mode: str
+    source: str
+
+
+@dataclass
+class RuleSet:
+    rules: list[Rule]
+    version: str
+    packs: list[str]
+
+    def evaluate(self, etype: str, ctx: dict[str, Any]) -> tuple[list[Reason], list[Reason]]:
+        """Reasons of the rules that hit: (enforced, shadow)."""
+        hits: list[Reason] = []
+        shadow: list[Reason] = []
+        for r in self._by_type.get(etype, ()):
+            if r.when(ctx):
+                action = ctx["art8_action"] if r.action == "art8" else r.action
+                reason = Reason(code=r.code, source="rule", text=_FMT.vformat(r.reason, (), _Safe(ctx)), action=action)
+                (hits if r.mode == "enforce" else shadow).append(reason)
+        return hits, shadow
+
+    def __post_init__(self) -> None:
+        self._by_type: dict[str, list[Rule]] = {}
+        for r in self.rules:
+            for t in r.on:
+                self._by_type.setdefault(t, []).append(r)
+
+
+class _Safe(dict):  # type: ignore[type-arg]
+    def __init__(self, ctx: dict[str, Any]) -> None:
+        super().__init__()
+        self.ctx = ctx
+
+    def __missing__(self, key: str) -> Any:
+        return self.ctx.get(key)
+
+
+def load_packs(names: list[str] | None, scope: set[str], directory: Path | None = None) -> RuleSet:
+    """Loads packs by name from ``directory`` (default: the built-in packs), or every pack there."""
+    directory = Path(directory) if directory else PACKS_DIR
+    if not directory.is_dir():
+        raise RuleError(f"{directory}: not a directory of rule packs")
+    files = sorted(directory.glob("*.yaml")) if names is None else [directory / f"{n}.yaml" for n in names]
+    compiler = Compiler(scope)
+    rules: list[Rule] = []
+    digest = hashlib.sha256()
+    for path in files:
+        if not path.exists():
+            raise RuleError(f"{path}: no such rule pack")
+        text = path.read_text()
+        digest.update(path.name.encode() + b"\0" + text.encode() + b"\0")
+        rules.extend(_load_pack(path, text, compiler, scope))
+    codes = [r.code for r in rules]
+    dup = {c for c in codes if codes.count(c) > 1}
+    if dup:
+        raise RuleError(f"duplicate rule codes: {sorted(dup)}")
+    return RuleSet(rules, digest.hexdigest()[:12], [p.stem for p in files])
+
+
+def _line_of(text: str, rule_id: str) -> int:
+    for i, line in enumerate(text.splitlines(), 1):
+        if "id:" in line and (f'"{rule_id}"' in line or f"'{rule_id}'" in line or line.rstrip().endswith(f" {rule_id}")):
+            return i
+    return 0
+
+
+def _load_pack(path: Path, text: str, compiler: Compiler, scope: set[str]) -> list[Rule]:
+    try:
+        doc = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise RuleError(f"{path}: not valid YAML: {exc}") from None
+    pack = doc.get("pack") or path.stem
+    out: list[Rule] = []
+    for raw in doc.get("rules") or []:
+        rid = str(raw.get("id", "?"))
+        where = f"{path}:{_line_of(text, rid)} rule {pack}.{rid}"
+        unknown = set(raw) - {"id", "description", "events", "when", "action", "reason", "mode"}
+        if unknown:
+            raise RuleError(f"{where}: unknown keys {sorted(unknown)}")
+        for key in ("id", "when", "action"):
+            if key not in raw:
+                raise RuleError(f"{where}: `{key}` is required")
+        action = raw["action"]
+        if action not in RULE_ACTIONS:
+            raise RuleError(f"{where}: action {action!r} is not one of {sorted(RULE_ACTIONS)}")
+        mode = raw.get("mode", "enforce")
+        if mode not in ("enforce", "shadow"):
+            raise RuleError(f"{where}: mode must be enforce or shadow")
+        on = frozenset(raw.get("events") or MONEY_EVENT_TYPES)
+        if not on <= MONEY_EVENT_TYPES:
+            raise RuleError(f"{where}: rules apply to money movements only, not {sorted(on - MONEY_EVENT_TYPES)}")
+        reason = raw.get("reason") or raw.get("description") or f"{pack}.{rid}"
+        for _, fname, _, conv in string.Formatter().parse(reason):
+            if fname and fname not in scope:
+                raise RuleError(f"{where}: the reason refers to unknown name {fname!r}")
+            if conv not in (None, "m", "h", "r", "s"):
+                raise RuleError(f"{where}: unknown conversion !{conv} in the reason")
+        try:
+            when = compiler.compile(str(raw["when"]), where)
+        except ExprError as exc:
+            raise RuleError(str(exc)) from None
+        out.append(Rule(f"{pack}.{rid}", raw.get("description", ""), on, when, action, reason, mode, str(path)))
+    return out

@@ -1,0 +1,67 @@
+"""The record's interface. Writes are buffered and made durable together by ``commit``
+(group commit): the engine answers an event only after the commit that holds it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import NamedTuple, Protocol
+
+
+class StoreError(RuntimeError):
+    pass
+
+
+class Row(NamedTuple):
+    seq: int
+    event_id: str
+    type: str
+    ts_us: int
+    customer: str
+    body: bytes  # the protected event, JSON
+    action: str | None
+    decision: bytes | None  # the decision, JSON (money movements only)
+
+
+class ListRow(NamedTuple):
+    list: str
+    entity: str
+    value: str
+    op: str
+    expires_us: int | None
+    seq: int
+
+
+class Record(Protocol):
+    url: str
+
+    def append(self, row: Row) -> None:
+        """Buffers one event (with its decision); durable at the next ``commit``."""
+
+    def append_list(self, row: ListRow) -> None:
+        """Buffers a list change (from an intel event or an analyst)."""
+
+    def commit(self) -> None:
+        """Makes every buffered write durable, atomically."""
+
+    def rollback(self) -> None:
+        """Drops every buffered write."""
+
+    def lookup(self, event_id: str) -> tuple[bool, bytes | None]:
+        """(known, decision) for an event id already committed."""
+
+    def last_seq(self) -> int: ...
+
+    def rows_after(self, seq: int) -> Iterator[Row]:
+        """Committed events after ``seq``, in order: to rebuild state after a restart."""
+
+    def save_snapshot(self, seq: int, blob: bytes) -> None:
+        """Stores the state as of ``seq``; committed with the next ``commit``."""
+
+    def load_snapshot(self) -> tuple[int, bytes] | None: ...
+
+    def decisions(self) -> Iterator[tuple[str, bytes]]:
+        """(event_id, decision) of every decided event, sorted by event id."""
+
+    def count(self) -> int: ...
+
+    def close(self) -> None: ...

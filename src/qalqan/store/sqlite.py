@@ -1,0 +1,124 @@
+"""SQLite record: the embedded default. WAL journal, group commit.
+
+``synchronous=NORMAL`` in WAL mode survives a crash of the process (SIGKILL) without losing a
+committed transaction; a power loss may lose the last commits. ``QALQAN_SQLITE_SYNC=FULL`` makes
+every commit reach the disk, at about half the throughput (docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+from .base import ListRow, Row
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY,
+    event_id TEXT NOT NULL UNIQUE,
+    type TEXT NOT NULL,
+    ts_us INTEGER NOT NULL,
+    customer TEXT NOT NULL,
+    body BLOB NOT NULL,
+    action TEXT,
+    decision BLOB
+);
+CREATE INDEX IF NOT EXISTS events_customer ON events (customer, ts_us);
+CREATE TABLE IF NOT EXISTS list_entries (
+    list TEXT NOT NULL,
+    entity TEXT NOT NULL,
+    value TEXT NOT NULL,
+    op TEXT NOT NULL,
+    expires_us INTEGER,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (list, entity, value)
+);
+CREATE TABLE IF NOT EXISTS snapshots (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    seq INTEGER NOT NULL,
+    blob BLOB NOT NULL
+);
+"""
+
+
+class SqliteRecord:
+    def __init__(self, path: str) -> None:
+        self.url = f"sqlite:///{path}"
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        sync = os.environ.get("QALQAN_SQLITE_SYNC", "NORMAL").upper()
+        if sync not in ("NORMAL", "FULL"):
+            sync = "NORMAL"
+        self.conn.execute(f"PRAGMA synchronous={sync}")
+        self.conn.executescript(SCHEMA)
+        self._rows: list[Row] = []
+        self._lists: list[ListRow] = []
+        self._snapshot: tuple[int, bytes] | None = None
+
+    def append(self, row: Row) -> None:
+        self._rows.append(row)
+
+    def append_list(self, row: ListRow) -> None:
+        self._lists.append(row)
+
+    def commit(self) -> None:
+        if not (self._rows or self._lists or self._snapshot):
+            return
+        c = self.conn
+        c.execute("BEGIN")
+        try:
+            if self._rows:
+                c.executemany("INSERT INTO events VALUES (?,?,?,?,?,?,?,?)", self._rows)
+            if self._lists:
+                c.executemany(
+                    "INSERT INTO list_entries VALUES (?,?,?,?,?,?) ON CONFLICT (list, entity, value) "
+                    "DO UPDATE SET op=excluded.op, expires_us=excluded.expires_us, seq=excluded.seq",
+                    self._lists,
+                )
+            if self._snapshot:
+                c.execute("INSERT OR REPLACE INTO snapshots VALUES (1, ?, ?)", self._snapshot)
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        self.rollback()
+
+    def rollback(self) -> None:
+        self._rows = []
+        self._lists = []
+        self._snapshot = None
+
+    def lookup(self, event_id: str) -> tuple[bool, bytes | None]:
+        r = self.conn.execute("SELECT decision FROM events WHERE event_id = ?", (event_id,)).fetchone()
+        return (False, None) if r is None else (True, r[0])
+
+    def last_seq(self) -> int:
+        return self.conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
+
+    def rows_after(self, seq: int) -> Iterator[Row]:
+        cur = self.conn.execute("SELECT * FROM events WHERE seq > ? ORDER BY seq", (seq,))
+        while batch := cur.fetchmany(5000):
+            for r in batch:
+                yield Row(*r)
+
+    def save_snapshot(self, seq: int, blob: bytes) -> None:
+        self._snapshot = (seq, blob)
+
+    def load_snapshot(self) -> tuple[int, bytes] | None:
+        r = self.conn.execute("SELECT seq, blob FROM snapshots WHERE id = 1").fetchone()
+        return None if r is None else (r[0], r[1])
+
+    def decisions(self) -> Iterator[tuple[str, bytes]]:
+        cur = self.conn.execute("SELECT event_id, decision FROM events WHERE decision IS NOT NULL ORDER BY event_id")
+        while batch := cur.fetchmany(5000):
+            yield from batch
+
+    def count(self) -> int:
+        return self.conn.execute("SELECT count(*) FROM events").fetchone()[0]
+
+    def close(self) -> None:
+        self.conn.close()
