@@ -85,6 +85,11 @@ class Engine:
         self.restored = self._restore()
 
     @property
+    def pending(self) -> int:
+        """Events decided but not yet durable."""
+        return self._pending
+
+    @property
     def versions(self) -> dict[str, str]:
         return {"rules": self.rules.version, "model": self.model.version, "features": self.feature_set.version}
 

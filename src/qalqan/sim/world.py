@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from random import Random
 
-from . import make
+from . import ids, make
 from .population import Customer, Population
 from .timeline import DAY, Timeline, format_ts
 
@@ -20,6 +20,7 @@ SCENARIOS = (
     "regulator_db_hit",
 )
 LEGIT_LABEL_RATE = 0.005
+CROOK_COUNTRIES = ("NL", "DE", "US", "VN", "UZ", "KG", "TR")
 HOUR = 3600
 # Relative activity by local hour: quiet nights, a long evening peak.
 _HOUR_WEIGHTS = [1, 0.5, 0.3, 0.2, 0.2, 0.4, 1, 2.5, 4, 5, 5.5, 6, 6.5, 6, 5.5, 5.5, 6, 6.5, 7, 7, 6.5, 5, 3.5, 2]
@@ -46,6 +47,7 @@ class World:
         self.fraud_counts = dict.fromkeys(SCENARIOS, 0)
         self.hours = _hour_table(_HOUR_WEIGHTS)
         self._listing_seq = 0
+        self._crooks: list[tuple[str, str, str]] = []
 
     # --- time -------------------------------------------------------------------------------
     def tod(self, c: Customer) -> int:
@@ -76,15 +78,28 @@ class World:
         self._listing_seq += 1
         return f"L{70_000_000 + self._listing_seq * 7:09d}"
 
+    def crook(self, home: str, foreign: float = 0.5) -> tuple[str, str, str]:
+        """A fraudster's (device_id, ip, ip country); one device now and then serves several schemes."""
+        if self._crooks and self.rnd() < 0.25:
+            return self.pick(self._crooks)
+        country = self.pick(CROOK_COUNTRIES) if self.rnd() < foreign else home
+        kit = (ids.device_id(self.rng), ids.ip(self.rng, country), country)
+        self._crooks.append(kit)
+        return kit
+
     # --- events and labels -----------------------------------------------------------------
     def add(self, ev: dict) -> dict:
         return self.tl.add(ev)
 
-    def fraud(self, ev: dict, scenario: str, delay_s: int | None = None) -> dict:
-        """Schedule a fraudulent money movement and the label that later reports it."""
+    def fraud(self, ev: dict, scenario: str, delay_s: int | None = None, kind: str = "fraud") -> dict:
+        """Schedule a fraudulent money movement and the label that later reports it.
+
+        Without ``delay_s``: card payments are charged back after 10-60 days (or, one in five,
+        reported by the issuer as fraud within 10 days); transfers and ATM operations are reported
+        when the client calls the bank, 2 hours to 5 days later.
+        """
         self.tl.add(ev)
         self.fraud_counts[scenario] += 1
-        kind = "fraud"
         if delay_s is None:
             if ev["type"] == "payment" and self.rnd() < 0.8:
                 kind = "chargeback"  # the scheme's dispute cycle: weeks

@@ -1,0 +1,212 @@
+"""The ``qalqan`` command: a thin shell over the library. No decision logic lives here."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from . import config
+from .events import json_schema
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="qalqan: real-time anti-fraud engine.")
+out = Console()
+err = Console(stderr=True)
+
+
+def _settings(db: str | None = None, home: str | None = None) -> config.Settings:
+    try:
+        return config.from_env(db_url=db, home=home)
+    except config.ConfigError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+@contextmanager
+def _engine(db: str | None = None, home: str | None = None) -> Iterator["Engine"]:  # noqa: F821
+    from .engine import Engine
+    from .store import StoreError
+
+    settings = _settings(db, home)
+    try:
+        engine = Engine(settings)
+    except StoreError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    try:
+        yield engine
+    finally:
+        engine.close()
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=err, transient=True, disable=not err.is_terminal,
+    )
+
+
+def _count_lines(path: Path) -> int:
+    with open(path, "rb") as f:
+        return sum(buf.count(b"\n") for buf in iter(lambda: f.read(1 << 20), b""))
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the event contract and of the decision."""
+    sys.stdout.write(json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n")
+
+
+@app.command()
+def simulate(
+    customers: int = typer.Option(1000, help="number of bank clients"),
+    days: int = typer.Option(30, help="days of traffic"),
+    seed: int = typer.Option(1, help="same seed, same bytes"),
+    output: Path = typer.Option(..., "-o", "--output", help="JSON Lines file to write"),
+) -> None:
+    """Write a realistic labelled stream of events (ordinary life and every fraud scenario)."""
+    from .sim import simulate as run_sim
+
+    stats = run_sim(customers, days, seed, output)
+    out.print(f"wrote {stats.events:,} events to {output} in {stats.seconds:.1f} s "
+              f"({stats.events / max(stats.seconds, 1e-9):,.0f} events/s)")
+    table = Table("scenario", "fraud money movements")
+    for name, n in sorted(stats.scenarios.items()):
+        table.add_row(name, f"{n:,}")
+    out.print(table)
+
+
+@app.command()
+def replay(
+    source: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSON Lines file of events"),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="write decisions here (JSON Lines)"),
+    fresh: bool = typer.Option(False, "--fresh", help="decide into an empty temporary store"),
+    db: Optional[str] = typer.Option(None, help="record URL (default: QALQAN_DB or the embedded SQLite)"),
+) -> None:
+    """Decide every event of a file through the one decision path."""
+    from .replay import replay as run_replay
+
+    tmp = tempfile.mkdtemp(prefix="qalqan-") if fresh else None
+    if tmp:
+        db = db or f"sqlite:///{tmp}/qalqan.db"
+    try:
+        total = _count_lines(source)
+        with _engine(db) as engine, _progress() as progress:
+            task = progress.add_task("deciding", total=total)
+            sink = open(output, "wb") if output else None
+            try:
+                stats = run_replay(engine, source, sink, progress=lambda n: progress.advance(task, n))
+            finally:
+                if sink:
+                    sink.close()
+            url = engine.record.url
+        for e in stats.errors[:20]:
+            err.print(f"[yellow]rejected[/yellow] {e}")
+        if len(stats.errors) > 20:
+            err.print(f"… and {len(stats.errors) - 20} more rejected lines")
+        out.print(f"decided {stats.decisions:,} money movements and folded {stats.events - stats.decisions:,} "
+                  f"context events in {stats.seconds:.1f} s ({stats.per_second:,.0f} events/s); "
+                  f"{len(stats.errors)} rejected, {stats.duplicates} duplicates")
+        out.print("actions: " + ", ".join(f"{a} {n:,}" for a, n in stats.actions.most_common()))
+        out.print(f"record: {url}" + (f"; decisions: {output}" if output else ""))
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+@app.command()
+def decisions(
+    export: Path = typer.Option(..., "--export", help="write every decision here, sorted by event id"),
+    db: Optional[str] = typer.Option(None, help="record URL"),
+) -> None:
+    """Export every decision in the record, one JSON a line."""
+    n = 0
+    with _engine(db) as engine, open(export, "wb") as f:
+        for _, decision in engine.record.decisions():
+            f.write(decision + b"\n")
+            n += 1
+    out.print(f"wrote {n:,} decisions to {export}")
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1"),
+    port: int = typer.Option(8000),
+    db: Optional[str] = typer.Option(None, help="record URL"),
+) -> None:
+    """Serve the HTTP API (POST /v1/events)."""
+    import uvicorn
+
+    from .api import create_app
+    from .engine import Engine
+
+    engine = Engine(_settings(db))
+    err.print(f"qalqan serving on http://{host}:{port} (record: {engine.record.url})")
+    uvicorn.run(create_app(engine), host=host, port=port, log_level="warning", access_log=False,
+                loop="uvloop", http="httptools")
+
+
+@app.command()
+def demo(
+    customers: int = typer.Option(1000),
+    days: int = typer.Option(30),
+    seed: int = typer.Option(7),
+    keep: Optional[Path] = typer.Option(None, help="keep the stream and decisions in this folder"),
+) -> None:
+    """Simulate traffic, decide it, and show what was caught and what it cost honest clients."""
+    from .engine import Engine
+    from .replay import replay as run_replay
+    from .scoreboard import score_record
+    from .sim import simulate as run_sim
+
+    folder = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="qalqan-demo-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    stream, decided = folder / "events.jsonl", folder / "decisions.jsonl"
+    db_path = folder / "demo.db"
+    for p in (db_path, Path(f"{db_path}-wal"), Path(f"{db_path}-shm")):
+        p.unlink(missing_ok=True)
+    sim = run_sim(customers, days, seed, stream)
+    out.print(f"[bold]1. simulated[/bold] {sim.events:,} events ({customers:,} clients × {days} days) "
+              f"in {sim.seconds:.1f} s")
+    settings = _settings(f"sqlite:///{db_path}", home=os.environ.get("QALQAN_HOME"))
+    engine = Engine(settings)
+    try:
+        with _progress() as progress, open(decided, "wb") as sink:
+            task = progress.add_task("deciding", total=sim.events)
+            stats = run_replay(engine, stream, sink, progress=lambda n: progress.advance(task, n))
+        out.print(f"[bold]2. decided[/bold] {stats.decisions:,} money movements, folded "
+                  f"{stats.events - stats.decisions:,} context events in {stats.seconds:.1f} s "
+                  f"({stats.per_second:,.0f} events/s, durable in SQLite)")
+        board = score_record(engine.record)
+    finally:
+        engine.close()
+
+    t = Table(title="decisions by action")
+    t.add_column("action")
+    t.add_column("all", justify="right")
+    t.add_column("legitimate", justify="right")
+    for a in ("approve", "challenge", "review", "hold", "decline"):
+        t.add_row(a, f"{board.actions[a]:,}", f"{board.legit_by_action[a]:,}")
+    out.print(t)
+    s = Table(title="fraud caught per scenario (caught = not approved)")
+    for col in ("scenario", "caught", "missed", "rate"):
+        s.add_column(col, justify="left" if col == "scenario" else "right")
+    for name in board.scenarios:
+        c, m = board.caught[name], board.missed[name]
+        s.add_row(name, str(c), str(m), f"{c / (c + m):.0%}")
+    tc, tm = sum(board.caught.values()), sum(board.missed.values())
+    s.add_row("[bold]all[/bold]", str(tc), str(tm), f"{tc / max(tc + tm, 1):.0%}")
+    out.print(s)
+    out.print(f"legitimate money movements not approved: {board.legit_not_approved:,} of "
+              f"{board.legit_total:,} ({board.friction:.2%})")
+    out.print(f"[bold]look here:[/bold] stream {stream}, decisions {decided}, record {db_path}")

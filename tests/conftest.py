@@ -1,0 +1,82 @@
+"""Shared fixtures: an isolated QALQAN_HOME, the record backends, and small event builders."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+PG_ADMIN_URL = os.environ.get("QALQAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+_ids = itertools.count(1)
+
+
+def ev(type: str, ts: str = "2026-02-02T10:00:00Z", customer_id: str = "C0000001", **fields: Any) -> bytes:
+    """One raw event as an integrator would send it."""
+    body = {"type": type, "event_id": fields.pop("event_id", f"t-{next(_ids)}"), "ts": ts,
+            "customer_id": customer_id, **fields}
+    return msgspec.json.encode(body)
+
+
+def transfer(**kw: Any) -> bytes:
+    base = dict(direction="out", rail="interbank", amount="1000.00", currency="RUB",
+                from_account="40817810000000000001", to_account="40817810000000000099",
+                counterparty_id="C0000099")
+    base.update(kw)
+    return ev("transfer", **base)
+
+
+def payment(**kw: Any) -> bytes:
+    base = dict(card_id="4111111111111111", amount="500.00", currency="RUB", merchant_id="M1", channel="pos")
+    base.update(kw)
+    return ev("payment", **base)
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "home"
+    monkeypatch.setenv("QALQAN_HOME", str(home))
+    monkeypatch.delenv("QALQAN_DB", raising=False)
+    monkeypatch.delenv("QALQAN_KEY", raising=False)
+    monkeypatch.delenv("QALQAN_MODE", raising=False)
+    return home
+
+
+def _pg_available() -> str | None:
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3):
+            return None
+    except Exception as exc:  # any failure means: no server to test against
+        return f"PostgreSQL not reachable at {PG_ADMIN_URL} ({exc.__class__.__name__}); set QALQAN_TEST_PG"
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for one test, dropped afterwards."""
+    why = _pg_available()
+    if why:
+        pytest.skip(why)
+    import psycopg
+
+    name = f"qalqan_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every test that takes this runs on both records."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'record.db'}"
+    return request.getfixturevalue("pg_url")

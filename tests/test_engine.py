@@ -1,0 +1,106 @@
+"""The decision path through ``Engine`` on both records: idempotency, lists, state, restart."""
+
+import msgspec
+import pytest
+
+from conftest import ev, transfer
+from qalqan.config import from_env
+from qalqan.engine import Engine
+from qalqan.events import EventError
+
+
+@pytest.fixture
+def engine(db_url):
+    e = Engine(from_env(db_url=db_url))
+    yield e
+    e.close()
+
+
+def test_money_movement_gets_a_decision_and_context_none(engine):
+    o = engine.decide(transfer())
+    assert o.decision is not None and o.decision.action == "approve"
+    assert set(o.decision.versions) == {"rules", "model", "features"}
+    assert engine.decide(ev("login", device_id="d1", success=True)).decision is None
+
+
+def test_same_event_id_twice_is_one_event(engine):
+    first = engine.decide(transfer(event_id="dup-1"))
+    engine.commit()
+    again = engine.decide(transfer(event_id="dup-1", amount="999999"))
+    assert again.duplicate and again.decision_json == first.decision_json
+    engine.commit()
+    assert engine.record.count() == 1
+
+
+def test_duplicate_is_recognised_after_restart(db_url):
+    e = Engine(from_env(db_url=db_url))
+    first = e.decide(transfer(event_id="dup-2"))
+    e.close()
+    e = Engine(from_env(db_url=db_url))
+    again = e.decide(transfer(event_id="dup-2"))
+    assert again.duplicate and again.decision_json == first.decision_json
+    e.close()
+
+
+def test_rejected_event_stores_nothing(engine):
+    with pytest.raises(EventError):
+        engine.decide(transfer(amount="lots"))
+    engine.commit()
+    assert engine.record.count() == 0
+
+
+def test_od2506_1_12_hold_and_decline_by_rail(engine):
+    engine.decide(transfer(direction="in", rail="sbp", self_transfer=True, amount="250000.01",
+                           ts="2026-02-02T08:00:00Z"))
+    sbp = engine.decide(transfer(rail="sbp", ts="2026-02-02T10:00:00Z", counterparty_id="C7", to_account="A7"))
+    other = engine.decide(transfer(rail="interbank", ts="2026-02-02T10:00:00Z", counterparty_id="C8", to_account="A8"))
+    assert sbp.decision.action == "decline" and sbp.decision.reasons[0].code == "od2506.1.12"
+    assert other.decision.action == "hold"
+    assert other.decision.hold.until == "2026-02-04T10:00:00Z"
+    assert other.decision.hold.confirm_by == "2026-02-03T23:59:59Z"
+    # A recipient paid before is no stranger.
+    engine.decide(transfer(rail="interbank", ts="2026-01-02T10:00:00Z", counterparty_id="C9", to_account="A9"))
+    known = engine.decide(transfer(rail="interbank", ts="2026-02-02T10:00:01Z", counterparty_id="C9", to_account="A9"))
+    assert known.decision.action == "approve"
+
+
+def test_intel_list_with_expiry_on_event_time(engine):
+    engine.decide(ev("intel", customer_id="regulator", list="cbr_fincert", entity="account",
+                     value="40817810000000000666", op="add", expires_at="2026-03-01T00:00:00Z",
+                     ts="2026-02-01T00:00:00Z"))
+    hit = engine.decide(transfer(to_account="40817810000000000666", ts="2026-02-10T00:00:00Z"))
+    assert hit.decision.action == "hold"
+    assert [r.code for r in hit.decision.reasons] == ["od2506.1.1"]
+    late = engine.decide(transfer(to_account="40817810000000000666", ts="2026-03-01T00:00:00Z"))
+    assert late.decision.action == "approve"
+    engine.decide(ev("intel", customer_id="regulator", list="internal", entity="account",
+                     value="40817810000000000777", op="add", ts="2026-02-01T00:00:00Z"))
+    engine.decide(ev("intel", customer_id="regulator", list="internal", entity="account",
+                     value="40817810000000000777", op="remove", ts="2026-02-05T00:00:00Z"))
+    removed = engine.decide(transfer(to_account="40817810000000000777", ts="2026-02-10T00:00:00Z"))
+    assert removed.decision.action == "approve"
+
+
+def test_windows_run_on_event_time_and_state_survives_restart(db_url):
+    settings = from_env(db_url=db_url)
+    e = Engine(settings)
+    e.decide(transfer(direction="in", rail="sbp", self_transfer=True, amount="300000",
+                      ts="2026-02-02T08:00:00Z"))
+    e.close()
+    e = Engine(settings, snapshot_every=10**9)
+    assert e.restored == 0  # a clean close left a snapshot
+    o = e.decide(transfer(rail="interbank", ts="2026-02-03T07:59:59Z", counterparty_id="C5", to_account="A5"))
+    assert o.decision.action == "hold"
+    e.commit()  # committed but no snapshot: the next start folds this event from the record
+    e.record.close()
+    e = Engine(settings)
+    assert e.restored == 1
+    later = e.decide(transfer(rail="interbank", ts="2026-02-03T08:00:01Z", counterparty_id="C6", to_account="A6"))
+    assert later.decision.action == "approve"  # the inflow is older than 24 h now
+    e.close()
+
+
+def test_decision_json_matches_the_contract(engine):
+    o = engine.decide(transfer(rail="sbp"))
+    doc = msgspec.json.decode(o.decision_json)
+    assert {"event_id", "action", "score", "reasons", "versions", "latency_ms"} <= set(doc)
