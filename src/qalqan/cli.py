@@ -81,7 +81,7 @@ def simulate(
     out.print(f"wrote {stats.events:,} events to {output} in {stats.seconds:.1f} s "
               f"({stats.events / max(stats.seconds, 1e-9):,.0f} events/s)")
     table = Table("scenario", "fraud money movements")
-    for name, n in sorted(stats.scenarios.items()):
+    for name, n in sorted(stats.fraud_by_scenario.items()):
         table.add_row(name, f"{n:,}")
     out.print(table)
 

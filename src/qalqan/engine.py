@@ -27,6 +27,7 @@ from .models import NoModel, Scorer
 from .policy import HoldPolicy, ModelPolicy, decide_action, is_allowed, make_hold
 from .privacy import Tokenizer
 from .rules.ruleset import RuleSet, load_packs
+from .seen import SeenFilter
 from .store import Record, open_record
 from .store.base import ListRow, Row
 
@@ -76,13 +77,24 @@ class Engine:
         self.hold_policy = HoldPolicy()
         self.model_policy = ModelPolicy()
         self.snapshot_every = snapshot_every
-        self.features = OnlineFeatures(self.feature_set)
+        self.features = self._new_features()
         self.lists = ListIndex()
+        self.seen = SeenFilter()
         self._recent: dict[str, bytes | None] = {}
         self._pending = 0
         self._since_snapshot = 0
         self.seq = 0
         self.restored = self._restore()
+
+    def _new_features(self) -> OnlineFeatures:
+        """Money movements read what their rules and the model read; context events only what
+        their filters need: a feature nobody reads is not computed on the hot path."""
+        wanted = self.model.features
+        needs = {
+            t: self.rules.names_for(t) | (set(self.feature_set.names) if wanted is None else set(wanted))
+            for t in MONEY_TYPES
+        }
+        return OnlineFeatures(self.feature_set, needs)
 
     @property
     def pending(self) -> int:
@@ -117,7 +129,7 @@ class Engine:
         decision_json: bytes | None = None
         if money:
             self._enrich(v)
-            self.features.read(v, v, money=True)
+            self.features.read(v, v)
             v["art8_action"] = _art8_action(v)
             hits, _shadow = self.rules.evaluate(etype, v)
             score, model_reasons = self.model.score_one(v)
@@ -134,24 +146,25 @@ class Engine:
             )
             decision_json = _encode(decision)
         else:
-            self.features.read(v, v, money=False)
+            self.features.read(v, v)
         self._fold(event, v)
         self.seq += 1
         self.record.append(
             Row(self.seq, eid, etype, v["ts_us"], event.customer_id, _encode(event),
                 decision.action if decision else None, decision_json)
         )
-        if len(self._recent) >= _RECENT_MAX:
-            self._recent.clear()
         self._recent[eid] = decision_json
+        self.seen.add(eid)
         self._pending += 1
         if self._pending >= self.settings.commit_every:
             self.commit()
         return Outcome(eid, etype, decision, decision_json)
 
     def _seen(self, eid: str) -> tuple[bool, bytes | None] | None:
-        if eid in self._recent:
+        if eid in self._recent:  # decided since the last commit (or recently)
             return True, self._recent[eid]
+        if eid not in self.seen:  # certainly new: no need to ask the record
+            return None
         known, decision_json = self.record.lookup(eid)
         return (True, decision_json) if known else None
 
@@ -191,6 +204,8 @@ class Engine:
             raise
         self._since_snapshot += self._pending
         self._pending = 0
+        if len(self._recent) >= _RECENT_MAX:  # only durable ids are forgotten: the record has them
+            self._recent.clear()
         if self._since_snapshot >= self.snapshot_every:
             self.checkpoint()
 
@@ -211,7 +226,7 @@ class Engine:
 
     # --- restart ----------------------------------------------------------------------------
     def _reset_state(self) -> None:
-        self.features = OnlineFeatures(self.feature_set)
+        self.features = self._new_features()
         self.lists = ListIndex()
         self.seq = 0
 
@@ -228,11 +243,13 @@ class Engine:
             else:
                 self._reset_state()
         self.seq = after
+        self.seen = SeenFilter()
+        self.seen.update(self.record.event_ids())
         folded = 0
         for row in self.record.rows_after(after):
             event = decode_event(row.body)
             v = event_view(event, self.money)
-            self.features.read(v, v, money=False)
+            self.features.read(v, v)
             self.seq = row.seq - 1
             self._fold_restored(event, v)
             self.seq = row.seq

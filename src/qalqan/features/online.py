@@ -88,33 +88,42 @@ class Window:
 class OnlineFeatures:
     """Reads and updates every feature of a FeatureSet for one event view at a time."""
 
-    def __init__(self, fs: FeatureSet) -> None:
+    def __init__(self, fs: FeatureSet, needs: dict[str, set[str]] | None = None) -> None:
+        """``needs`` maps an event type to the outputs its decision reads (rules, model); an event
+        reads only those and what the filters of the features it updates refer to. Without
+        ``needs`` every event reads every feature."""
         self.fs = fs
         self.tables: list[dict[str, Any]] = [{} for _ in fs.specs]
         self.watermark = 0
         self._updates = 0
-        # For each event type, the specs it updates; reading needs every spec for money
-        # movements, but context events read only what their own filters refer to.
         self._by_type: dict[str, list[tuple[int, FeatureSpec]]] = {}
         for i, s in enumerate(fs.specs):
             for t in s.on:
                 self._by_type.setdefault(t, []).append((i, s))
-        self._reads = [
-            (i, s, [(ENTITIES[e], s.outputs_for(e)) for e in s.read]) for i, s in enumerate(fs.specs)
-        ]
-        needed: set[str] = set()
         from ..rules.expr import Compiler
 
         probe = Compiler(())
+        filter_needs: dict[str, set[str]] = {}
         for s in fs.specs:
             if s.where:
-                needed |= probe.names_used(s.where)
-        self._context_reads = [r for r in self._reads if set(r[1].outputs) & needed]
+                for t in s.on:
+                    filter_needs.setdefault(t, set()).update(probe.names_used(s.where))
+        all_names = set(fs.names)
+        types = set(self._by_type) | set(needs or {})
+        self._plans: dict[str, list[tuple[int, FeatureSpec, list[tuple[Any, list[str]]]]]] = {}
+        for t in types:
+            wanted = (all_names if needs is None else needs.get(t, set())) | filter_needs.get(t, set())
+            plan = []
+            for i, s in enumerate(fs.specs):
+                reads = [(ENTITIES[e], s.outputs_for(e)) for e in s.read if set(s.outputs_for(e)) & wanted]
+                if reads:
+                    plan.append((i, s, reads))
+            self._plans[t] = plan
 
-    def read(self, v: dict[str, Any], ctx: dict[str, Any], money: bool = True) -> None:
+    def read(self, v: dict[str, Any], ctx: dict[str, Any]) -> None:
         ts = v["ts_us"]
         tables = self.tables
-        for i, s, reads in self._reads if money else self._context_reads:
+        for i, s, reads in self._plans.get(v["type"], ()):
             table = tables[i]
             for key_fn, names in reads:
                 key = key_fn(v)
@@ -138,26 +147,27 @@ class OnlineFeatures:
         ts = v["ts_us"]
         if ts > self.watermark:
             self.watermark = ts
+        tables = self.tables
         for i, s in specs:
-            if s.where_fn is not None and not s.where_fn(ctx):
+            where = s.where_fn
+            if where is not None and not where(ctx):
                 continue
             key = ENTITIES[s.entity](v)
             if key is None:
                 continue
-            table = self.tables[i]
-            if s.kind == "window":
+            table = tables[i]
+            kind = s.kind
+            if kind == "window":
                 w = table.get(key)
                 if w is None:
                     w = table[key] = Window()
                 w.add(ts, v.get("amount_base") or 0, v.get(s.distinct) if s.distinct else None)
-            elif s.kind == "last_seen":
+            elif kind == "last_seen":
                 prev = table.get(key)
                 if prev is None or ts > prev:
                     table[key] = ts
-            else:
-                prev = table.get(key)
-                if prev is None or ts < prev:
-                    table[key] = ts
+            elif key not in table or ts < table[key]:
+                table[key] = ts
         self._updates += 1
         if self._updates % 200_000 == 0:
             self.sweep()

@@ -10,6 +10,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from msgspec.structs import asdict
+
 from ..events import Event, ts_to_us
 from .links import has_suspicious_link
 
@@ -30,7 +32,7 @@ class Money:
 
 
 def event_view(event: Event, money: Money) -> dict[str, Any]:
-    v: dict[str, Any] = {f: getattr(event, f) for f in event.__struct_fields__}
+    v: dict[str, Any] = asdict(event)
     etype = event.__struct_config__.tag  # type: ignore[union-attr]
     v["type"] = etype
     v["ts_us"] = ts_to_us(event.ts)

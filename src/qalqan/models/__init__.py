@@ -14,6 +14,8 @@ from ..events import Reason
 
 class Scorer(Protocol):
     version: str
+    # The feature outputs it reads; None means all of them.
+    features: frozenset[str] | None
 
     def score_one(self, features: dict[str, Any]) -> tuple[float, list[Reason]]:
         """Probability-like score in [0, 1] and the reasons behind it."""
@@ -21,6 +23,7 @@ class Scorer(Protocol):
 
 class NoModel:
     version = "none"
+    features: frozenset[str] | None = frozenset()
 
     def score_one(self, features: dict[str, Any]) -> tuple[float, list[Reason]]:
         return 0.0, []

@@ -62,6 +62,7 @@ class Rule:
     reason: str
     mode: str
     source: str
+    names: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -80,6 +81,10 @@ class RuleSet:
                 reason = Reason(code=r.code, source="rule", text=_FMT.vformat(r.reason, (), _Safe(ctx)), action=action)
                 (hits if r.mode == "enforce" else shadow).append(reason)
         return hits, shadow
+
+    def names_for(self, etype: str) -> set[str]:
+        """Every name the rules for this event type read (their conditions and reasons)."""
+        return {n for r in self._by_type.get(etype, ()) for n in r.names}
 
     def __post_init__(self) -> None:
         self._by_type: dict[str, list[Rule]] = {}
@@ -152,7 +157,10 @@ def _load_pack(path: Path, text: str, compiler: Compiler, scope: set[str]) -> li
         if not on <= MONEY_EVENT_TYPES:
             raise RuleError(f"{where}: rules apply to money movements only, not {sorted(on - MONEY_EVENT_TYPES)}")
         reason = raw.get("reason") or raw.get("description") or f"{pack}.{rid}"
+        names = set(compiler.names_used(str(raw["when"])))
         for _, fname, _, conv in string.Formatter().parse(reason):
+            if fname:
+                names.add(fname)
             if fname and fname not in scope:
                 raise RuleError(f"{where}: the reason refers to unknown name {fname!r}")
             if conv not in (None, "m", "h", "r", "s"):
@@ -161,5 +169,6 @@ def _load_pack(path: Path, text: str, compiler: Compiler, scope: set[str]) -> li
             when = compiler.compile(str(raw["when"]), where)
         except ExprError as exc:
             raise RuleError(str(exc)) from None
-        out.append(Rule(f"{pack}.{rid}", raw.get("description", ""), on, when, action, reason, mode, str(path)))
+        out.append(Rule(f"{pack}.{rid}", raw.get("description", ""), on, when, action, reason, mode, str(path),
+                        frozenset(names)))
     return out

@@ -41,30 +41,26 @@ class Habits:
         self.life = life
         self.rnd = w.rnd
 
-    def rare(self, c: Customer, d: int, ds: int, doy: int, trip, out: list) -> None:
-        w, rnd = self.w, self.rnd
-        if trip and d == trip[0]:
-            out.append(make.device_signal(ds + w.tod(c), c.cid, c.device, "isp_change", source="sdk"))
-        if doy == c.birthday:
-            self.birthday(c, ds, out)
-        r = rnd()
+    def rare(self, c: Customer, r: float, ds: int, trip, out: list) -> None:
+        """The rarest daily chances; ``r`` is uniform below 0.014."""
+        w = self.w
+        ts = ds + w.tod(c)
         if r < 0.0018:
-            self.new_phone(c, ds + w.tod(c))
+            self.new_phone(c, ts)
         elif r < 0.005:
-            out.append(make.profile_change(ds + w.tod(c), c.cid, "password", "online_banking"))
+            out.append(make.profile_change(ts, c.cid, "password", "online_banking"))
         elif r < 0.006:
-            out.append(make.profile_change(ds + w.tod(c), c.cid, "email", "online_banking"))
+            out.append(make.profile_change(ts, c.cid, "email", "online_banking"))
         elif r < 0.0065:
-            out.append(make.profile_change(ds + w.tod(c), c.cid, "trusted_person", "branch"))
+            out.append(make.profile_change(ts, c.cid, "trusted_person", "branch"))
         elif r < 0.0095:
             c.os = c.os.split(" ")[0] + (" 15" if c.os.startswith("Android") else " 18.3")
-            out.append(make.device_signal(ds + w.tod(c), c.cid, c.device, "os_change", source="sdk"))
+            out.append(make.device_signal(ts, c.cid, c.device, "os_change", source="sdk"))
         elif r < 0.0115:
-            self.big_purchase(c, w.daytime(ds, c, 10, 20), out)
-        elif r < 0.0140:
-            self.abroad_family(c, ds + w.tod(c), out)
-        if c.rooted and rnd() < 0.1:
-            out.append(make.device_signal(ds + w.tod(c), c.cid, c.device, "rooted", source="sdk"))
+            if not trip:
+                self.big_purchase(c, w.daytime(ds, c, 10, 20), out)
+        else:
+            self.abroad_family(c, ts, out)
 
     def self_transfer_in(self, c: Customer, ts: int, out: list) -> None:
         """Money from the client's own account at another bank, by SBP; sometimes a big sum."""
@@ -114,9 +110,9 @@ class Habits:
     def new_phone(self, c: Customer, ts: int) -> None:
         """A new number and a new handset: profile change, login on the new device, life goes on."""
         w, rnd = self.w, self.rnd
-        if rnd() < 0.3:
-            w.add(make.device_signal(ts - int(w.uniform(1, 12) * HOUR), c.cid, None, "sim_change", True,
-                                     "operator"))
+        if rnd() < 0.3:  # the new SIM first, the bank hears of the number later
+            w.add(make.device_signal(ts, c.cid, None, "sim_change", True, "operator"))
+            ts += int(w.uniform(1, 12) * HOUR)
         src = w.pick(NEW_PHONE_SOURCES + ["egov" if c.country == "KZ" else "gosuslugi"])
         w.add(make.profile_change(ts, c.cid, "phone", src))
         c.phone = ids.phone(w.rng, c.country)

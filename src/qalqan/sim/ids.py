@@ -56,6 +56,7 @@ ISPS = {
     "RU": ["MTS", "Beeline", "MegaFon", "Tele2", "Rostelecom", "Dom.ru"],
     "KZ": ["Kcell", "Beeline KZ", "Tele2 Altel", "Kazakhtelecom"],
 }
+_RU_KEY_WEIGHTS = (7, 1, 3) * 8
 _B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 
 
@@ -77,10 +78,15 @@ def luhn_ok(number: str) -> bool:
 
 def luhn_complete(body: str) -> str:
     """Append the Luhn check digit to ``body``."""
-    for check in "0123456789":
-        if luhn_ok(body + check):
-            return body + check
-    raise AssertionError("unreachable")
+    total = 0
+    for i, ch in enumerate(reversed(body)):
+        d = ord(ch) - 48
+        if i % 2 == 0:  # these positions are doubled once the check digit is appended
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return body + str((10 - total % 10) % 10)
 
 
 def card_number(rng: Random, country: str) -> str:
@@ -92,17 +98,14 @@ def card_number(rng: Random, country: str) -> str:
 def ru_account(rng: Random, bic: str, prefix: str = "40817810") -> str:
     """A 20-digit Russian account with the control key (position 9) valid for ``bic``."""
     acc = prefix + "0" + digits(rng, 11)
-    weights = (7, 1, 3) * 8
-    probe = bic[-3:] + acc
-    total = sum((ord(ch) - 48) * weights[i] % 10 for i, ch in enumerate(probe))
+    total = sum([(ord(ch) - 48) * w % 10 for ch, w in zip(bic[-3:] + acc, _RU_KEY_WEIGHTS)])
     key = (total % 10) * 3 % 10
     return acc[:8] + str(key) + acc[9:]
 
 
 def kz_iban(rng: Random, bank_code: str) -> str:
-    bban = bank_code + digits(rng, 13)
-    numeric = "".join(str(int(ch, 36)) for ch in bban + "KZ00")
-    check = 98 - int(numeric) % 97
+    bban = bank_code + digits(rng, 13)  # all digits; "KZ00" moved to the end reads 203500
+    check = 98 - int(bban + "203500") % 97
     return f"KZ{check:02d}{bban}"
 
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from . import ids, make
 from .habits import Habits
 from .population import Customer, Party
-from .timeline import DAY
+from .timeline import DATES, DAY, TIME_OF_DAY
 from .world import HOUR, LEGIT_LABEL_RATE, World
 
 NORMAL_LINKS = [
@@ -32,6 +32,7 @@ class Life:
     def __init__(self, w: World) -> None:
         self.w = w
         self.rnd = w.rnd
+        self.lognormals = w.lognormals
         self.habits = Habits(w, self)
 
     def day(self, d: int) -> None:
@@ -63,24 +64,34 @@ class Life:
 
     def customer_day(self, c: Customer, d: int, ds: int, dom: int, doy: int, out: list) -> None:
         w, rnd, tod = self.w, self.rnd, self.w.tod
+        times, nt, tz = w.times, w.n_times, c.tz
         trip = None
         for t in c.trips:
             if t[0] <= d < t[1]:
                 trip = t
-        # Logins: the app is opened more often than money moves.
+        # Logins (Poisson by multiplication): the app is opened more often than money moves.
         k, p, e = 0, rnd(), c.e_login
         while p > e:
             k += 1
             p *= rnd()
+        cid, devices, n_dev = c.cid, c.devices, len(c.devices)
         for _ in range(k):
-            out.append(self.login(ds + tod(c), c, ip=ids.ip(w.rng, trip[2]) if trip else None))
+            r = rnd()
+            t = ds + (times[int(rnd() * nt)] - tz) % DAY
+            out.append({
+                "type": "login", "event_id": "", "ts": DATES[t // DAY] + TIME_OF_DAY[t % DAY],
+                "customer_id": cid, "device_id": c.device if r < 0.94 else devices[int(rnd() * n_dev)],
+                "ip": ids.ip(w.rng, trip[2]) if trip else (c.mobile_ip if r < 0.6 else c.ip), "isp": c.isp,
+                "os": c.os, "app": c.app, "auth_method": "biometric" if r < 0.5 else ("pin" if r < 0.9 else "password"),
+                "success": rnd() > 0.02})
         # Card payments.
         k, p, e = 0, rnd(), c.e_pay
         while p > e:
             k += 1
             p *= rnd()
+        pay = self.payment
         for _ in range(k):
-            self.payment(c, ds + tod(c), trip, out)
+            pay(c, ds + (times[int(rnd() * nt)] - tz) % DAY, trip, out)
         if c.salary and dom in c.salary_days:
             emp = c.employer
             amount = w.money(c, c.salary / len(c.salary_days) * w.uniform(0.97, 1.03))
@@ -92,42 +103,69 @@ class Life:
                 self.move(out, make.payment(w.daytime(ds, c, 8, 23), c.cid, c.cards[0], amount, c.cur,
                                             m.merchant_id, m.mcc, m.country, "ecom", "none", c.device, c.ip,
                                             c.country))
+        # One draw decides the day's occasional event, if any (two on one day are rare enough to skip).
         r = rnd()
-        if r < 0.06 and c.family:
-            self.send(c, ds + tod(c), c.family[int(rnd() * len(c.family))], w.lognorm(5000, 0.8), out)
+        if r < 0.293:
+            self.occasional(c, r, d, ds, trip, out)
+        r = rnd()
+        if r < 0.40:
+            self.comms(c, r, ds, out)
+        if doy == c.birthday:
+            self.habits.birthday(c, ds, out)
+        if trip and d == trip[0]:
+            out.append(make.device_signal(ds + tod(c), c.cid, c.device, "isp_change", source="sdk"))
+        if c.rooted and rnd() < 0.1:
+            out.append(make.device_signal(ds + tod(c), c.cid, c.device, "rooted", source="sdk"))
+
+    def occasional(self, c: Customer, r: float, d: int, ds: int, trip, out: list) -> None:
+        """Daily chances: ``r`` is uniform below 0.293; each branch takes its share of it."""
+        w, rnd = self.w, self.rnd
+        ts = ds + w.tod(c)
+        if r < 0.06:
+            if c.family:
+                self.send(c, ts, c.family[int(rnd() * len(c.family))], w.lognorm(5000, 0.8), out)
         elif r < 0.075:  # someone new: a tutor, a private seller, a friend's friend
             p2 = Party(ids.phone(w.rng, c.country), *ids.other_bank_account(w.rng, c.country), -1)
-            self.send(c, ds + tod(c), p2, w.lognorm(3500, 0.9), out)
+            self.send(c, ts, p2, w.lognorm(3500, 0.9), out)
             if len(c.new_recipients) < 12:
                 c.new_recipients.append(p2)
-        elif r < 0.09 and c.new_recipients:
-            self.send(c, ds + tod(c), c.new_recipients[int(rnd() * len(c.new_recipients))],
-                      w.lognorm(3000, 0.8), out)
-        r = rnd()
-        if r < 0.04:  # money from family and friends
-            src = c.family[int(rnd() * len(c.family))] if c.family and rnd() < 0.6 else None
-            if src is None or src.customer < 0:
-                src = src or Party(ids.phone(w.rng, c.country), *ids.other_bank_account(w.rng, c.country), -1)
-                self.move(out, make.transfer(ds + tod(c), c.cid, "in", "sbp", w.money(c, w.lognorm(3000, 0.9)),
-                                             c.cur, src.account, c.account, src.counterparty_id, "individual",
-                                             src.bank))
-        elif r < 0.065:
-            self.habits.self_transfer_in(c, ds + tod(c), out)
-        elif r < 0.08:
+        elif r < 0.09:
+            if c.new_recipients:
+                self.send(c, ts, c.new_recipients[int(rnd() * len(c.new_recipients))], w.lognorm(3000, 0.8), out)
+        elif r < 0.13:  # money from family and friends
+            src = c.family[int(rnd() * len(c.family))] if c.family and rnd() < 0.5 else None
+            if src is None or src.customer < 0:  # (relatives who bank with us send theirs as "out")
+                src = src or c.friends[int(rnd() * len(c.friends))]
+                self.move(out, make.transfer(ts, c.cid, "in", "sbp", w.money(c, w.lognorm(3000, 0.9)), c.cur,
+                                             src.account, c.account, src.counterparty_id, "individual", src.bank))
+        elif r < 0.155:
+            self.habits.self_transfer_in(c, ts, out)
+        elif r < 0.17:
             acc, bank = c.ext_accounts[0]
-            self.move(out, make.transfer(ds + tod(c), c.cid, "out", "sbp", w.money(c, w.lognorm(10000, 0.9)),
-                                         c.cur, c.account, acc, c.phone, "individual", bank, True, c.device,
-                                         c.mobile_ip, c.country))
-        r = rnd()
-        if r < 0.06 and not trip:
-            self.atm(c, ds + tod(c), out)
-        elif r < 0.067:
+            self.move(out, make.transfer(ts, c.cid, "out", "sbp", w.money(c, w.lognorm(10000, 0.9)), c.cur,
+                                         c.account, acc, c.phone, "individual", bank, True, c.device, c.mobile_ip,
+                                         c.country))
+        elif r < 0.23:
+            if not trip:
+                self.atm(c, ts, out)
+        elif r < 0.237:
             amount = w.money(c, round(w.lognorm(15000, 0.8), -3) or 1000)
-            self.move(out, make.atm(ds + tod(c), c.cid, "deposit", amount, c.cur, c.cards[0],
+            self.move(out, make.atm(ts, c.cid, "deposit", amount, c.cur, c.cards[0],
                                     c.atms[int(rnd() * len(c.atms))], int(w.rng.gauss(240, 50)), c.country,
                                     tokenized=rnd() < 0.25, contactless=rnd() < 0.4))
-        self.signals(c, ds, out)
-        self.habits.rare(c, d, ds, doy, trip, out)
+        elif r < 0.249:
+            peers = w.pop.by_country[c.country]
+            to = peers[int(rnd() * len(peers))]
+            if rnd() < 0.6:
+                text = "Посмотри: " + w.pick(NORMAL_LINKS).format(n=ids.digits(w.rng, 9))
+            else:
+                text = w.pick(PLAIN_TEXTS)
+            out.append(make.message(ts, c.cid, to.cid, text))
+        elif r < 0.279:
+            if c.seller:
+                self.habits.listing(c, ts, out)
+        else:
+            self.habits.rare(c, r - 0.279, ds, trip, out)
 
     def payment(self, c: Customer, ts: int, trip, out: list) -> dict:
         w, rnd = self.w, self.rnd
@@ -138,15 +176,19 @@ class Life:
         else:
             pool = w.pop.merchants[c.country]
             m = pool[int(rnd() * len(pool))]
-        rub = w.lognorm(m.scale * c.pay_scale, 0.6)
+        rub = m.scale * c.pay_scale * self.lognormals[int(rnd() * 16384)] ** 0.6
         if trip:
             amount, cur, country = round(rub / trip[4], 2), trip[3], trip[2]
+        elif c.fx == 1.0:
+            amount, cur, country = round(rub, 2), c.cur, c.country
         else:
-            amount, cur, country = w.money(c, rub), c.cur, c.country
+            amount, cur, country = float(round(rub * c.fx)), c.cur, c.country
         card = c.cards[0] if rnd() < 0.8 else c.cards[-1]
         if rnd() < m.ecom:
-            ev = make.payment(ts, c.cid, card, amount, cur, m.merchant_id, m.mcc, m.country, "ecom",
-                              "3ds" if rnd() < 0.6 else "none", c.device, c.ip, country)
+            ev = {"type": "payment", "event_id": "", "ts": DATES[ts // DAY] + TIME_OF_DAY[ts % DAY], "customer_id": c.cid, "card_id": card,
+                  "amount": amount, "currency": cur, "merchant_id": m.merchant_id, "mcc": m.mcc,
+                  "merchant_country": m.country, "channel": "ecom", "auth_method": "3ds" if rnd() < 0.6 else "none",
+                  "device_id": c.device, "ip": c.ip, "country": country}
             if m.mcc == "5399" and rnd() < 0.15:
                 # The courier of a real order calls from a number the client does not know.
                 later = ts + int(w.uniform(18, 60) * HOUR)
@@ -156,9 +198,14 @@ class Life:
             ev = make.payment(ts, c.cid, card, amount, cur, m.merchant_id, m.mcc, m.country, "biometric",
                               "biometric", liveness=live, country=country)
         else:
-            ev = make.payment(ts, c.cid, card, amount, cur, m.merchant_id, m.mcc, m.country, "pos",
-                              "pin" if rub > 3000 else "none", country=country)
-        return self.move(out, ev)
+            ev = {"type": "payment", "event_id": "", "ts": DATES[ts // DAY] + TIME_OF_DAY[ts % DAY], "customer_id": c.cid, "card_id": card,
+                  "amount": amount, "currency": cur, "merchant_id": m.merchant_id, "mcc": m.mcc,
+                  "merchant_country": m.country, "channel": "pos", "auth_method": "pin" if rub > 3000 else "none",
+                  "country": country}
+        out.append(ev)
+        if rnd() < LEGIT_LABEL_RATE:
+            w.legit_label(ev)
+        return ev
 
     def send(self, c: Customer, ts: int, to: Party, rub: float, out: list, rail: str | None = None) -> dict:
         """A transfer out to an individual; both sides are recorded when the recipient banks with us."""
@@ -191,26 +238,14 @@ class Life:
                                        c.country, tokenized=contactless and rnd() < 0.3,
                                        contactless=contactless))
 
-    def signals(self, c: Customer, ds: int, out: list) -> None:
-        """Telecom reports and messages of an ordinary day."""
+    def comms(self, c: Customer, r: float, ds: int, out: list) -> None:
+        """The telecom operator's reports of an ordinary day; ``r`` is uniform below 0.40."""
         w, rnd = self.w, self.rnd
-        r = rnd()
         if r < 0.35:
             kind = "bank" if rnd() < 0.5 else "other"
             out.append(make.comms(ds + w.tod(c), c.cid, "sms" if rnd() < 0.6 else "call", True, kind,
                                   1 + int(rnd() * 3)))
         elif r < 0.39:  # spam and cold calls from unknown numbers
             out.append(make.comms(ds + w.tod(c), c.cid, "call", False, "other", 1, int(w.uniform(5, 90))))
-        elif r < 0.40:
+        else:
             out.append(make.comms(ds + w.tod(c), c.cid, "sms", False, "bank", 1))
-        r = rnd()
-        if r < 0.012:
-            peers = w.pop.by_country[c.country]
-            to = peers[int(rnd() * len(peers))]
-            if rnd() < 0.6:
-                text = "Посмотри: " + w.pick(NORMAL_LINKS).format(n=ids.digits(w.rng, 9))
-            else:
-                text = w.pick(PLAIN_TEXTS)
-            out.append(make.message(ds + w.tod(c), c.cid, to.cid, text))
-        elif r < 0.042 and c.seller:
-            self.habits.listing(c, ds + w.tod(c), out)

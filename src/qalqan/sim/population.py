@@ -60,7 +60,7 @@ class Customer:
     __slots__ = (
         "idx", "cid", "country", "cur", "fx", "tz", "city", "phone", "account", "ext_accounts", "cards",
         "devices", "device", "os", "app", "isp", "ip", "mobile_ip", "pay_rate", "pay_scale", "login_rate",
-        "e_pay", "e_login", "salary", "salary_days", "employer", "family", "favourites", "bills",
+        "e_pay", "e_login", "salary", "salary_days", "employer", "family", "friends", "favourites", "bills",
         "bill_day", "trips", "active_from", "seller", "bio", "rooted", "birthday", "role", "balance",
         "new_recipients", "atms", "last_move", "wake_day",
     )
@@ -98,8 +98,9 @@ def _weighted(rng: Random, pairs):
 
 def _merchants(rng: Random, country: str, n: int) -> list[Merchant]:
     out = []
+    weighted = [(m, m[3]) for m in MCCS]
     for _ in range(n):
-        mcc, scale, ecom, _w = _weighted(rng, [(m, m[3]) for m in MCCS])
+        mcc, scale, ecom, _w = _weighted(rng, weighted)
         out.append(Merchant("M" + ids.digits(rng, 9), mcc, country, scale * math.exp(rng.gauss(0, 0.3)), ecom))
     return out
 
@@ -116,7 +117,8 @@ def build(rng: Random, n: int, days: int) -> Population:
     for country, _cur, _fx in TRIPS:
         abroad.setdefault(country, _merchants(rng, country, 60))
     atms = {c: ["ATM" + c + ids.digits(rng, 6) for _ in range(100 + n // 20)] for c in ("RU", "KZ")}
-    customers = [_customer(rng, i, days, merchants, atms) for i in range(n)]
+    bills = {c: [m for m in pool if m.mcc in ("4814", "4900", "4899")] or pool for c, pool in merchants.items()}
+    customers = [_customer(rng, i, days, merchants, bills, atms) for i in range(n)]
     by_country = {c: [x for x in customers if x.country == c] for c in ("RU", "KZ")}
     for c in customers:  # a fifth of family members bank with us too: those transfers are internal
         peers = by_country[c.country]
@@ -128,7 +130,7 @@ def build(rng: Random, n: int, days: int) -> Population:
     return Population(customers, merchants, abroad, atms)
 
 
-def _customer(rng: Random, i: int, days: int, merchants, atms) -> Customer:
+def _customer(rng: Random, i: int, days: int, merchants, bill_payees, atms) -> Customer:
     c = Customer(i)
     c.cid = f"C{1_000_000 + i * 37 % 8_999_999:07d}" if i < 8_999_999 else f"C{i:09d}"
     c.country = country = "RU" if rng.random() < 0.68 else "KZ"
@@ -158,9 +160,10 @@ def _customer(rng: Random, i: int, days: int, merchants, atms) -> Customer:
     else:
         c.salary, c.salary_days, c.employer = 0.0, (), None
     c.family = [stranger(rng, country) for _ in range(int(rng.random() * 4.5))]
+    c.friends = [stranger(rng, country) for _ in range(2 + int(rng.random() * 5))]
     pool = merchants[country]
     c.favourites = [_pick(rng, pool) for _ in range(6 + int(rng.random() * 14))]
-    bills = [m for m in pool if m.mcc in ("4814", "4900", "4899")] or pool
+    bills = bill_payees[country]
     c.bills = [_pick(rng, bills) for _ in range(1 + int(rng.random() * 3))]
     c.bill_day = 1 + int(rng.random() * 27)
     c.trips = []

@@ -12,7 +12,7 @@ from random import Random
 
 from . import ids, make
 from .population import Customer, Population
-from .timeline import DAY, Timeline, format_ts
+from .timeline import DAY, Timeline, format_ts, prefill, ts_int
 
 SCENARIOS = (
     "courier_scam", "sbp_pull_then_stranger", "mule_dormant_fanin", "mule_atm_cash_in", "card_testing",
@@ -26,11 +26,12 @@ HOUR = 3600
 _HOUR_WEIGHTS = [1, 0.5, 0.3, 0.2, 0.2, 0.4, 1, 2.5, 4, 5, 5.5, 6, 6.5, 6, 5.5, 5.5, 6, 6.5, 7, 7, 6.5, 5, 3.5, 2]
 
 
-def _hour_table(weights: list[float], size: int = 1000) -> list[int]:
+def _time_table(rng: Random, weights: list[float], size: int = 1 << 16) -> list[int]:
+    """``size`` local times of day (seconds) drawn from the hourly profile: one lookup per draw."""
     total = sum(weights)
     table: list[int] = []
     for h, w in enumerate(weights):
-        table.extend([h * HOUR] * round(w / total * size))
+        table.extend(h * HOUR + int(rng.random() * HOUR) for _ in range(round(w / total * size)))
     return table
 
 
@@ -44,16 +45,19 @@ class World:
         self.rng = rng
         self.rnd = rng.random
         self.tl = Timeline(t0)
+        prefill(t0 - DAY, self.end + DAY)
         self.fraud_counts = dict.fromkeys(SCENARIOS, 0)
-        self.hours = _hour_table(_HOUR_WEIGHTS)
+        # exp(N(0, 1)) draws, looked up instead of computed on the hot path
+        self.lognormals = [math.exp(rng.gauss(0.0, 1.0)) for _ in range(1 << 14)]
+        self.times = _time_table(rng, _HOUR_WEIGHTS)
+        self.n_times = len(self.times)
         self._listing_seq = 0
         self._crooks: list[tuple[str, str, str]] = []
 
     # --- time -------------------------------------------------------------------------------
     def tod(self, c: Customer) -> int:
         """Seconds into the UTC day of a local-time activity of ``c``."""
-        h = self.hours
-        return (h[int(self.rnd() * len(h))] + int(self.rnd() * HOUR) - c.tz) % DAY
+        return (self.times[int(self.rnd() * self.n_times)] - c.tz) % DAY
 
     def daytime(self, day_start: int, c: Customer, lo_hour: int = 9, hi_hour: int = 21) -> int:
         """A moment between local ``lo_hour`` and ``hi_hour`` of the UTC day starting at ``day_start``."""
@@ -109,8 +113,8 @@ class World:
             else:
                 # The client notices and calls the bank: hours, sometimes days.
                 delay_s = int(2 * HOUR + min(5 * DAY, self.rng.expovariate(1 / (20 * HOUR))))
-        ts = ev["ts"] + max(HOUR, delay_s)
-        self.tl.add(make.label(ts, ev["customer_id"], ev, kind, scenario))
+        ts = ts_int(ev["ts"]) + max(HOUR, delay_s)
+        self.tl.add_label(make.label(ts, ev["customer_id"], ev, kind, scenario))
         if ev["type"] == "transfer" and ev["direction"] == "out" and self.rnd() < 0.4:
             # The bank puts the recipient on its own list once the fraud is reported.
             self.tl.add(make.intel(ts + int(self.uniform(1, 8) * HOUR), "bank", "internal", "account",
@@ -119,7 +123,7 @@ class World:
 
     def legit_label(self, ev: dict) -> None:
         delay = int(self.uniform(1, 25) * DAY)
-        self.tl.add(make.label(ev["ts"] + delay, ev["customer_id"], ev, "legit"))
+        self.tl.add_label(make.label(ts_int(ev["ts"]) + delay, ev["customer_id"], ev, "legit"))
 
     def expires(self, ts: int, days: float) -> str:
         return format_ts(int(ts + days * DAY))

@@ -51,6 +51,9 @@ class Record(Protocol):
 
     def last_seq(self) -> int: ...
 
+    def event_ids(self) -> Iterator[str]:
+        """Every committed event id (to rebuild the seen-filter at start)."""
+
     def rows_after(self, seq: int) -> Iterator[Row]:
         """Committed events after ``seq``, in order: to rebuild state after a restart."""
 

@@ -20,7 +20,6 @@ CREATE TABLE IF NOT EXISTS events (
     action TEXT,
     decision BYTEA
 );
-CREATE INDEX IF NOT EXISTS events_customer ON events (customer, ts_us);
 CREATE TABLE IF NOT EXISTS list_entries (
     list TEXT NOT NULL,
     entity TEXT NOT NULL,
@@ -104,6 +103,14 @@ class PostgresRecord:
             r = cur.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()
         self.conn.commit()
         return int(r[0])
+
+    def event_ids(self) -> Iterator[str]:
+        with self.conn.cursor(name="event_ids") as cur:
+            cur.itersize = 20000
+            cur.execute("SELECT event_id FROM events")
+            for r in cur:
+                yield r[0]
+        self.conn.commit()
 
     def rows_after(self, seq: int) -> Iterator[Row]:
         with self.conn.cursor(name="rows_after") as cur:

@@ -25,7 +25,6 @@ CREATE TABLE IF NOT EXISTS events (
     action TEXT,
     decision BLOB
 );
-CREATE INDEX IF NOT EXISTS events_customer ON events (customer, ts_us);
 CREATE TABLE IF NOT EXISTS list_entries (
     list TEXT NOT NULL,
     entity TEXT NOT NULL,
@@ -54,6 +53,8 @@ class SqliteRecord:
         if sync not in ("NORMAL", "FULL"):
             sync = "NORMAL"
         self.conn.execute(f"PRAGMA synchronous={sync}")
+        # Fewer, larger checkpoints: the WAL is folded into the database every ~40 MB.
+        self.conn.execute("PRAGMA wal_autocheckpoint=10000")
         self.conn.executescript(SCHEMA)
         self._rows: list[Row] = []
         self._lists: list[ListRow] = []
@@ -98,6 +99,12 @@ class SqliteRecord:
 
     def last_seq(self) -> int:
         return self.conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
+
+    def event_ids(self) -> Iterator[str]:
+        cur = self.conn.execute("SELECT event_id FROM events")
+        while batch := cur.fetchmany(20000):
+            for r in batch:
+                yield r[0]
 
     def rows_after(self, seq: int) -> Iterator[Row]:
         cur = self.conn.execute("SELECT * FROM events WHERE seq > ? ORDER BY seq", (seq,))

@@ -1,0 +1,70 @@
+"""The HTTP API as an integrator drives it: a real `qalqan serve` process, real sockets."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from conftest import ev, transfer
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(db_url):
+    port = _free_port()
+    env = {**os.environ, "QALQAN_DB": db_url}
+    proc = subprocess.Popen([sys.executable, "-m", "qalqan", "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(f"{base}/healthz", timeout=1)
+            break
+        except httpx.TransportError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"server did not start: {proc.stdout.read().decode()}")
+            time.sleep(0.1)
+    yield base
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+def test_decisions_context_and_errors(server):
+    with httpx.Client(base_url=server, timeout=10) as c:
+        r = c.post("/v1/events", content=transfer(event_id="h-1", rail="sbp"))
+        assert r.status_code == 200 and r.json()["action"] == "approve"
+        assert r.headers["content-type"].startswith("application/json")
+
+        r = c.post("/v1/events", content=ev("login", event_id="h-2", device_id="d", success=True))
+        assert r.status_code == 202 and r.json()["status"] == "accepted"
+
+        r = c.post("/v1/events", content=transfer(event_id="h-3", amount="lots"))
+        assert r.status_code == 422
+        assert r.headers["content-type"] == "application/problem+json"
+        body = r.json()
+        assert body["field"] == "amount" and body["status"] == 422
+        assert c.get("/v1/decisions/h-3").status_code == 404  # nothing of it was stored
+
+        again = c.post("/v1/events", content=transfer(event_id="h-1", rail="sbp", amount="5"))
+        assert again.status_code == 200 and again.content == c.get("/v1/decisions/h-1").content
+
+
+def test_a_rule_hit_over_http(server):
+    with httpx.Client(base_url=server, timeout=10) as c:
+        c.post("/v1/events", content=ev("intel", customer_id="regulator", list="cbr_fincert",
+                                         entity="account", value="40817810000000000444", op="add"))
+        r = c.post("/v1/events", content=transfer(to_account="40817810000000000444", rail="interbank"))
+        d = r.json()
+        assert d["action"] == "hold" and d["reasons"][0]["code"] == "od2506.1.1"
+        assert set(d["hold"]) >= {"until", "confirm_by"}
