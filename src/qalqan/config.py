@@ -29,6 +29,8 @@ class Settings:
     fx: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_FX))
     # Group commit: the record commits every N events (and at the end of a batch).
     commit_every: int = 1000
+    # A snapshot of the state every N events bounds the work of a restart.
+    snapshot_every: int = 200_000
 
 
 DEFAULT_FX = {"RUB": "1", "KZT": "0.18", "USD": "90", "EUR": "98", "TRY": "2.6", "AED": "24.5", "CNY": "12.4"}
@@ -67,4 +69,20 @@ def from_env(db_url: str | None = None, home: str | Path | None = None) -> Setti
     url = db_url or os.environ.get("QALQAN_DB") or f"sqlite:///{home_path / 'qalqan.db'}"
     if production and url.startswith("sqlite") and not os.environ.get("QALQAN_DB"):
         raise ConfigError("QALQAN_DB is not set: production mode needs an explicit record")
-    return Settings(home=home_path, db_url=url, key=load_key(home_path, production), production=production)
+    return Settings(
+        home=home_path, db_url=url, key=load_key(home_path, production), production=production,
+        commit_every=_int_env("QALQAN_COMMIT_EVERY", 1000), snapshot_every=_int_env("QALQAN_SNAPSHOT_EVERY", 200_000),
+    )
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: must be a whole number, got {raw!r}") from None
+    if value < 1:
+        raise ConfigError(f"{name}: must be at least 1, got {value}")
+    return value

@@ -64,7 +64,7 @@ class Engine:
         record: Record | None = None,
         rules: RuleSet | None = None,
         model: Scorer | None = None,
-        snapshot_every: int = 200_000,
+        snapshot_every: int | None = None,
     ) -> None:
         self.settings = settings
         self.record: Record = record or open_record(settings.db_url)
@@ -76,7 +76,7 @@ class Engine:
         self.model: Scorer = model or NoModel()
         self.hold_policy = HoldPolicy()
         self.model_policy = ModelPolicy()
-        self.snapshot_every = snapshot_every
+        self.snapshot_every = snapshot_every or settings.snapshot_every
         self.features = self._new_features()
         self.lists = ListIndex()
         self.seen = SeenFilter()
