@@ -20,8 +20,8 @@ from . import config
 from .events import json_schema
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="qalqan: real-time anti-fraud engine.")
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _settings(db: str | None = None, home: str | None = None) -> config.Settings:

@@ -99,8 +99,7 @@ def atm_relay(w: World, c: Customer, t: int) -> None:
 def biometric_spoof(w: World, c: Customer, t: int) -> None:
     """A palm-vein or face payment passed with a printed image: low liveness, a large amount."""
     rnd = w.rnd
-    pool = [m for m in w.pop.merchants[c.country] if m.mcc in ("5732", "5311", "5651")] or \
-        w.pop.merchants[c.country]
+    pool = [m for m in w.pop.merchants[c.country] if m.mcc in ("5732", "5311")] or w.pop.merchants[c.country]
     ts = t
     for _ in range(1 + (rnd() < 0.3)):
         m = w.pick(pool)

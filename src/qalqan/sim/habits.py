@@ -53,9 +53,11 @@ class Habits:
             out.append(make.profile_change(ts, c.cid, "email", "online_banking"))
         elif r < 0.0065:
             out.append(make.profile_change(ts, c.cid, "trusted_person", "branch"))
-        elif r < 0.0095:
+        elif r < 0.009:
             c.os = c.os.split(" ")[0] + (" 15" if c.os.startswith("Android") else " 18.3")
             out.append(make.device_signal(ts, c.cid, c.device, "os_change", source="sdk"))
+        elif r < 0.0095:  # a support session or a work tool; no money moves
+            out.append(make.device_signal(ts, c.cid, c.device, "remote_access", source="sdk"))
         elif r < 0.0115:
             if not trip:
                 self.big_purchase(c, w.daytime(ds, c, 10, 20), out)

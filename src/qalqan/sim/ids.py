@@ -95,6 +95,14 @@ def card_number(rng: Random, country: str) -> str:
     return luhn_complete(prefix + digits(rng, 15 - len(prefix)))
 
 
+def card_of(account: str, country: str) -> str:
+    """The card a person keeps on ``account``: stable, so a repeat card2card recipient stays the same."""
+    bins = CARD_BINS.get(country, CARD_BINS["RU"])
+    digs = "".join(ch for ch in account if ch.isdigit())
+    prefix = bins[int(digs[-3:]) % len(bins)]
+    return luhn_complete(prefix + digs[-(15 - len(prefix)):])
+
+
 def ru_account(rng: Random, bic: str, prefix: str = "40817810") -> str:
     """A 20-digit Russian account with the control key (position 9) valid for ``bic``."""
     acc = prefix + "0" + digits(rng, 11)

@@ -189,7 +189,7 @@ class Life:
                   "amount": amount, "currency": cur, "merchant_id": m.merchant_id, "mcc": m.mcc,
                   "merchant_country": m.country, "channel": "ecom", "auth_method": "3ds" if rnd() < 0.6 else "none",
                   "device_id": c.device, "ip": c.ip, "country": country}
-            if m.mcc == "5399" and rnd() < 0.15:
+            if m.mcc == "5399" and rnd() < 0.1:
                 # The courier of a real order calls from a number the client does not know.
                 later = ts + int(w.uniform(18, 60) * HOUR)
                 w.add(make.comms(later, c.cid, "call", False, "courier", 1, int(w.uniform(20, 120))))
@@ -216,7 +216,8 @@ class Life:
         infra = None
         if rail == "sbp" and self.rnd() < 0.3:
             infra = {"level": "low" if self.rnd() < 0.97 else "medium", "factors": []}
-        ev = self.move(out, make.transfer(ts, c.cid, "out", rail, amount, c.cur, c.account, to.account,
+        to_acc = ids.card_of(to.account, c.country) if rail == "card2card" else to.account
+        ev = self.move(out, make.transfer(ts, c.cid, "out", rail, amount, c.cur, c.account, to_acc,
                                           to.counterparty_id, "individual", to.bank, False, c.device,
                                           c.mobile_ip, c.country, infra))
         if self.rnd() < 0.015:  # dictated over the phone by a relative: a call is active, and honest
@@ -232,6 +233,8 @@ class Life:
         contactless = rnd() < 0.4
         apdu = int(w.rng.gauss(240, 50))
         apdu = 120 if apdu < 120 else (470 if apdu > 470 else apdu)
+        if contactless and rnd() < 0.005:  # a slow reader: over the 500 ms norm, honestly
+            apdu = int(w.uniform(500, 700))
         atm_id = c.atms[int(rnd() * len(c.atms))] if rnd() < 0.85 else w.pick(w.pop.atms[c.country])
         amount = w.money(c, ATM_SUMS[int(rnd() * len(ATM_SUMS))])
         return self.move(out, make.atm(ts, c.cid, "withdrawal", amount, c.cur, c.cards[0], atm_id, apdu,

@@ -64,7 +64,8 @@ def mule_dormant_fanin(w: World, mule: Customer, t: int) -> None:
         p = stranger(w.rng, mule.country)
         rub = round(w.uniform(5_000, 150_000), -2)
         rail = "sbp" if rnd() < 0.7 else "card2card"
-        w.add(make.transfer(ts, mule.cid, "in", rail, w.money(mule, rub), mule.cur, p.account, mule.account,
+        src = p.account if rail == "sbp" else ids.card_of(p.account, mule.country)
+        w.add(make.transfer(ts, mule.cid, "in", rail, w.money(mule, rub), mule.cur, src, mule.account,
                             p.counterparty_id, "individual", p.bank))
         pot += rub
         if pot > 120_000 or i == len(times) - 1:
@@ -126,7 +127,8 @@ def marketplace_fake_listing(w: World, seller: Customer, t: int, victims: list[C
         ts = min(first + int(w.uniform(1, 72) * HOUR), latest)
         w.add(make.message(ts, v.cid, seller.cid, "Здравствуйте! Объявление актуально? Готов внести предоплату."))
         ts += int(w.uniform(10, 360) * MINUTE)
-        rub = round(price_rub * w.uniform(0.05, 0.3), -2) if category == "auto" else round(price_rub, -2)
+        # a deposit "to hold the car" (capped), or the whole first month of a flat
+        rub = round(min(price_rub * w.uniform(0.03, 0.12), 250_000), -2) if category == "auto" else round(price_rub, -2)
         rail = "internal" if rnd() < 0.7 else "sbp"
         w.fraud(make.transfer(ts, v.cid, "out", rail, w.money(v, rub), v.cur, v.account, seller.account,
                               seller.cid, "individual", "Qalqan Bank", False, v.device, v.mobile_ip, v.country),
