@@ -77,6 +77,8 @@ class Engine:
         self.hold_policy = HoldPolicy()
         self.model_policy = ModelPolicy()
         self.snapshot_every = snapshot_every or settings.snapshot_every
+        self._versions_key: tuple[str, str, str] | None = None
+        self._versions: dict[str, str] = {}
         self.features = self._new_features()
         self.lists = ListIndex()
         self.seen = SeenFilter()
@@ -103,7 +105,12 @@ class Engine:
 
     @property
     def versions(self) -> dict[str, str]:
-        return {"rules": self.rules.version, "model": self.model.version, "features": self.feature_set.version}
+        """What decided: recorded on every decision (one shared dict, rebuilt when a part changes)."""
+        key = (self.rules.version, self.model.version, self.feature_set.version)
+        if self._versions_key != key:
+            self._versions_key = key
+            self._versions = {"rules": key[0], "model": key[1], "features": key[2]}
+        return self._versions
 
     # --- the path -------------------------------------------------------------------------
     def decide(self, data: bytes | str) -> Outcome:

@@ -14,6 +14,7 @@ import msgspec
 
 REGULATOR_LISTS = frozenset({"cbr_fincert", "gis_antifraud", "criminal_case", "kz_antifraud_center"})
 ALLOW_LIST = "allow"
+NONE: frozenset[str] = frozenset()
 
 
 class ListIndex:
@@ -37,10 +38,10 @@ class ListIndex:
     def lists_of(self, entity: str, value: Any, ts_us: int) -> frozenset[str]:
         """The lists holding this value at event time ts (expired entries do not count)."""
         if value is None:
-            return frozenset()
+            return NONE
         lists = self.entries.get((entity, value))
         if not lists:
-            return frozenset()
+            return NONE
         return frozenset(name for name, exp in lists.items() if exp is None or ts_us < exp)
 
     def __len__(self) -> int:

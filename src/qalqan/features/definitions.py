@@ -62,7 +62,8 @@ class FeatureSpec:
     entity: str
     on: frozenset[str]
     read: tuple[str, ...]
-    window_us: int = 0
+    windows: tuple[str, ...] = ()  # as written: "1h", "24h", "180d"
+    windows_us: tuple[int, ...] = ()
     aggs: tuple[str, ...] = ()
     distinct: str | None = None
     where: str | None = None
@@ -72,7 +73,7 @@ class FeatureSpec:
     def outputs_for(self, read_entity: str) -> list[str]:
         prefix = "" if read_entity == self.read[0] else ("cp_" if read_entity == "counterparty" else f"{read_entity}__")
         if self.kind == "window":
-            return [f"{prefix}{self.name}_{a}" for a in self.aggs]
+            return [f"{prefix}{self.name}_{w}_{a}" for w in self.windows for a in self.aggs]
         return [f"{prefix}{self.name}"]
 
     @property
@@ -122,7 +123,7 @@ def load(path: Path | str = DEFAULT_PATH) -> FeatureSet:
 def _spec(raw: Any, where: str) -> FeatureSpec:
     if not isinstance(raw, dict):
         raise DefinitionError(f"{where}: expected a mapping")
-    unknown = set(raw) - {"name", "kind", "entity", "events", "read", "window", "aggs", "distinct", "where", "ttl"}
+    unknown = set(raw) - {"name", "kind", "entity", "events", "read", "windows", "aggs", "distinct", "where", "ttl"}
     if unknown:
         raise DefinitionError(f"{where}: unknown keys {sorted(unknown)}")
     name, kind, entity = raw.get("name"), raw.get("kind"), raw.get("entity")
@@ -139,7 +140,13 @@ def _spec(raw: Any, where: str) -> FeatureSpec:
         raise DefinitionError(f"{where}: `events` must list event types")
     spec = FeatureSpec(name=name, kind=kind, entity=entity, on=frozenset(on), read=read, where=raw.get("where"))
     if kind == "window":
-        spec.window_us = parse_duration(raw.get("window"), where)
+        windows = raw.get("windows")
+        if not isinstance(windows, list) or not windows:
+            raise DefinitionError(f"{where}: `windows` must list durations, e.g. [1h, 24h]")
+        spec.windows = tuple(str(w).replace(" ", "") for w in windows)
+        spec.windows_us = tuple(parse_duration(w, where) for w in spec.windows)
+        if list(spec.windows_us) != sorted(set(spec.windows_us)):
+            raise DefinitionError(f"{where}: `windows` must be distinct and from shortest to longest")
         spec.aggs = tuple(raw.get("aggs") or ("count",))
         bad = set(spec.aggs) - set(AGGS)
         if bad:

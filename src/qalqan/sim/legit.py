@@ -232,7 +232,7 @@ class Life:
         w, rnd = self.w, self.rnd
         contactless = rnd() < 0.4
         apdu = int(w.rng.gauss(240, 50))
-        apdu = 120 if apdu < 120 else (470 if apdu > 470 else apdu)
+        apdu = max(120, min(apdu, 470))
         if contactless and rnd() < 0.005:  # a slow reader: over the 500 ms norm, honestly
             apdu = int(w.uniform(500, 700))
         atm_id = c.atms[int(rnd() * len(c.atms))] if rnd() < 0.85 else w.pick(w.pop.atms[c.country])

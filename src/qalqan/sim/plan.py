@@ -114,8 +114,7 @@ class Plan:
             call = partial(fn, w, victim)
             if scenario == "phishing_link":
                 call = partial(fn, w, victim, sender=self.phishers[int(rng.random() * len(self.phishers))])
-            if victim.active_from > d:
-                victim.active_from = d  # a victim is a living client
+            victim.active_from = min(victim.active_from, d)  # a victim is a living client
         local = 7 * HOUR + int(rng.random() * 15 * HOUR)  # the chain starts in the local daytime
         tz = actors[k].tz if actors else 4 * HOUR
         t = w.t0 + d * DAY + (local - tz) % DAY

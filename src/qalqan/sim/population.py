@@ -58,18 +58,17 @@ class Party(NamedTuple):
 
 class Customer:
     __slots__ = (
-        "idx", "cid", "country", "cur", "fx", "tz", "city", "phone", "account", "ext_accounts", "cards",
-        "devices", "device", "os", "app", "isp", "ip", "mobile_ip", "pay_rate", "pay_scale", "login_rate",
-        "e_pay", "e_login", "salary", "salary_days", "employer", "family", "friends", "favourites", "bills",
-        "bill_day", "trips", "active_from", "seller", "bio", "rooted", "birthday", "role", "balance",
-        "new_recipients", "atms", "last_move", "wake_day",
+        "account", "active_from", "app", "atms", "balance", "bill_day", "bills", "bio", "birthday", "cards",
+        "cid", "city", "country", "cur", "device", "devices", "e_login", "e_pay", "employer",
+        "ext_accounts", "family", "favourites", "friends", "fx", "idx", "ip", "isp",
+        "login_rate", "mobile_ip", "new_recipients", "os", "pay_rate", "pay_scale", "phone", "role",
+        "rooted", "salary", "salary_days", "seller", "trips", "tz", "wake_day",
     )
 
     def __init__(self, idx: int) -> None:
         self.idx = idx
         self.role = ""
         self.wake_day = -1
-        self.last_move = -1
         self.new_recipients: list[Party] = []
 
 

@@ -57,7 +57,7 @@ format_ts = ts_str
 
 def parse_start(start: str) -> int:
     """Seconds since the epoch of an RFC 3339 timestamp (``Z`` or an offset)."""
-    dt = datetime.fromisoformat(start.replace("Z", "+00:00"))
+    dt = datetime.fromisoformat(start)
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return int(dt.timestamp())
