@@ -18,16 +18,15 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import machine, pct, print_table, rss_mb, stream  # noqa: E402
+import msgspec  # noqa: E402
 
+from common import machine, pct, print_table, rss_mb, stream  # noqa: E402
 from qalqan.config import from_env  # noqa: E402
 from qalqan.engine import Engine  # noqa: E402
 from qalqan.events import decode_event  # noqa: E402
 from qalqan.privacy import Tokenizer  # noqa: E402
 from qalqan.store.base import Row  # noqa: E402
 from qalqan.store.sqlite import SqliteRecord  # noqa: E402
-
-import msgspec  # noqa: E402
 
 
 def run_engine(lines: list[bytes], db: str) -> tuple[float, list[float], list[float]]:

@@ -7,9 +7,9 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
 
 import typer
 from rich.console import Console
@@ -33,7 +33,7 @@ def _settings(db: str | None = None, home: str | None = None) -> config.Settings
 
 
 @contextmanager
-def _engine(db: str | None = None, home: str | None = None) -> Iterator["Engine"]:  # noqa: F821
+def _engine(db: str | None = None, home: str | None = None) -> Iterator[Engine]:  # noqa: F821
     from .engine import Engine
     from .store import StoreError
 
@@ -89,9 +89,9 @@ def simulate(
 @app.command()
 def replay(
     source: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSON Lines file of events"),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="write decisions here (JSON Lines)"),
+    output: Path | None = typer.Option(None, "-o", "--output", help="write decisions here (JSON Lines)"),
     fresh: bool = typer.Option(False, "--fresh", help="decide into an empty temporary store"),
-    db: Optional[str] = typer.Option(None, help="record URL (default: QALQAN_DB or the embedded SQLite)"),
+    db: str | None = typer.Option(None, help="record URL (default: QALQAN_DB or the embedded SQLite)"),
 ) -> None:
     """Decide every event of a file through the one decision path."""
     from .replay import replay as run_replay
@@ -127,7 +127,7 @@ def replay(
 @app.command()
 def decisions(
     export: Path = typer.Option(..., "--export", help="write every decision here, sorted by event id"),
-    db: Optional[str] = typer.Option(None, help="record URL"),
+    db: str | None = typer.Option(None, help="record URL"),
 ) -> None:
     """Export every decision in the record, one JSON a line."""
     n = 0
@@ -142,7 +142,7 @@ def decisions(
 def serve(
     host: str = typer.Option("127.0.0.1"),
     port: int = typer.Option(8000),
-    db: Optional[str] = typer.Option(None, help="record URL"),
+    db: str | None = typer.Option(None, help="record URL"),
 ) -> None:
     """Serve the HTTP API (POST /v1/events)."""
     import uvicorn
@@ -161,7 +161,7 @@ def demo(
     customers: int = typer.Option(1000),
     days: int = typer.Option(30),
     seed: int = typer.Option(7),
-    keep: Optional[Path] = typer.Option(None, help="keep the stream and decisions in this folder"),
+    keep: Path | None = typer.Option(None, help="keep the stream and decisions in this folder"),
 ) -> None:
     """Simulate traffic, decide it, and show what was caught and what it cost honest clients."""
     from .engine import Engine

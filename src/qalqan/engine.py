@@ -29,7 +29,7 @@ from .privacy import Tokenizer
 from .rules.ruleset import RuleSet, load_packs
 from .seen import SeenFilter
 from .store import Record, open_record
-from .store.base import ListRow, Row
+from .store.base import Batch, ListRow, Row
 
 __all__ = ["Engine", "Outcome", "EventError", "DEFAULT_PACKS"]
 
@@ -85,6 +85,9 @@ class Engine:
         self._recent: dict[str, bytes | None] = {}
         self._pending = 0
         self._since_snapshot = 0
+        # Replay commits every ``commit_every`` events from inside ``decide``; the HTTP server
+        # turns this off and commits groups itself, on a writer thread.
+        self.auto_commit = True
         self.seq = 0
         self.restored = self._restore()
 
@@ -163,7 +166,7 @@ class Engine:
         self._recent[eid] = decision_json
         self.seen.add(eid)
         self._pending += 1
-        if self._pending >= self.settings.commit_every:
+        if self.auto_commit and self._pending >= self.settings.commit_every:
             self.commit()
         return Outcome(eid, etype, decision, decision_json)
 
@@ -200,35 +203,51 @@ class Engine:
     # --- durability -----------------------------------------------------------------------
     def commit(self) -> None:
         """Makes every decided event durable. Answers may be handed out after this returns."""
+        batch, n = self.detach()
+        self.write(batch, n)
+
+    def detach(self) -> tuple[Batch, int]:
+        """Takes the buffered writes (to be written, perhaps on another thread, by ``write``)."""
+        n, self._pending = self._pending, 0
+        return self.record.take(), n
+
+    def write(self, batch: Batch, n: int) -> None:
+        """Writes a detached batch; on failure the state forgets everything not in the record."""
         try:
-            self.record.commit()
+            self.record.write(batch)
         except Exception:
-            # The buffered events are gone; the in-memory state must forget them too.
-            self.record.rollback()
-            self._recent.clear()
-            self._reset_state()
-            self.restored = self._restore()
+            self.recover()
             raise
-        self._since_snapshot += self._pending
-        self._pending = 0
-        if len(self._recent) >= _RECENT_MAX:  # only durable ids are forgotten: the record has them
-            self._recent.clear()
+        self.written(n)
+
+    def written(self, n: int) -> None:
+        """Bookkeeping once a batch of ``n`` events is durable."""
+        self._since_snapshot += n
+        if len(self._recent) >= _RECENT_MAX:
+            # Forget durable ids only (the record has them); keep those still buffered.
+            self._recent = {r.event_id: r.decision for r in self.record.buffered()}
         if self._since_snapshot >= self.snapshot_every:
             self.checkpoint()
 
+    def recover(self) -> None:
+        """After a failed write: drop every buffered write and rebuild the state from the record."""
+        self.record.rollback()
+        self._pending = 0
+        self._recent.clear()
+        self._reset_state()
+        self.restored = self._restore()
+
     def checkpoint(self) -> None:
-        """Stores a snapshot of the state as of the last committed event."""
-        if self._pending:
-            self.commit()
+        """Buffers a snapshot of the state as of the last decided event; it is written with the
+        events up to it, in the same transaction (the next ``commit``)."""
         blob = msgspec.msgpack.encode({"features": self.features.dump(), "lists": self.lists.dump()})
         self.record.save_snapshot(self.seq, blob)
-        self.record.commit()
         self._since_snapshot = 0
 
     def close(self) -> None:
-        self.commit()
-        if self._since_snapshot:
+        if self._since_snapshot or self._pending:
             self.checkpoint()
+        self.commit()
         self.record.close()
 
     # --- restart ----------------------------------------------------------------------------

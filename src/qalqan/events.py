@@ -11,7 +11,7 @@ keep unknown fields (the contract says they are kept, not rejected) in ``extra``
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Union
 
@@ -289,7 +289,7 @@ def decode_event(data: bytes | str) -> Event:
 
 
 # --- time ---------------------------------------------------------------------------------
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def ts_to_us(ts: datetime) -> int:
@@ -300,7 +300,7 @@ def ts_to_us(ts: datetime) -> int:
 
 def us_to_rfc3339(us: int) -> str:
     secs, micros = divmod(us, 1_000_000)
-    dt = datetime.fromtimestamp(secs, tz=timezone.utc)
+    dt = datetime.fromtimestamp(secs, tz=UTC)
     base = dt.strftime("%Y-%m-%dT%H:%M:%S")
     return f"{base}.{micros:06d}Z" if micros else f"{base}Z"
 

@@ -9,7 +9,7 @@ the end of the next day; the periods are configuration.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from .events import Hold, Reason
 from .lists import ALLOW_LIST
@@ -59,9 +59,9 @@ def decide_action(
 
 
 def make_hold(ts: datetime, policy: HoldPolicy) -> Hold:
-    ts = ts.astimezone(timezone.utc)
+    ts = ts.astimezone(UTC)
     until = ts + timedelta(days=policy.suspend_days)
-    day_end = datetime(ts.year, ts.month, ts.day, 23, 59, 59, tzinfo=timezone.utc)
+    day_end = datetime(ts.year, ts.month, ts.day, 23, 59, 59, tzinfo=UTC)
     confirm_by = day_end + timedelta(days=policy.confirm_days)
     fmt = "%Y-%m-%dT%H:%M:%SZ"
     return Hold(until=until.strftime(fmt), confirm_by=confirm_by.strftime(fmt))

@@ -202,3 +202,28 @@ def test_fake_listing_prepayments_go_to_a_multi_city_seller(run, frauds) -> None
             cities.setdefault(e["customer_id"], set()).add(e["city"])
     for mv in frauds["marketplace_fake_listing"]:
         assert len(cities[mv["counterparty_id"]]) >= 2
+
+
+def test_mules_sleep_until_the_fan_in(run, frauds) -> None:
+    _, events = run
+    for cid in {e["customer_id"] for e in frauds["mule_dormant_fanin"]}:
+        moves = [e for e in events if e["customer_id"] == cid and e["type"] in MONEY]
+        assert ts_int(moves[-1]["ts"]) - ts_int(moves[0]["ts"]) < 3 * 86400  # nothing before the wake-up
+        payers = {e["counterparty_id"] for e in moves if e["type"] == "transfer" and e["direction"] == "in"}
+        assert len(payers) >= 5
+        assert all(e["rail"] in ("cross_border", "crypto") for e in moves
+                   if e["type"] == "transfer" and e["direction"] == "out")
+
+
+def test_courier_scams_mostly_carry_the_textbook_signals(run, frauds) -> None:
+    _, events = run
+    victims = {}
+    for mv in frauds["courier_scam"]:
+        victims.setdefault(mv["customer_id"], mv)
+    unknown = phone = 0
+    for cid, mv in victims.items():
+        before = _history(events, cid, mv["ts"], 48)
+        unknown += any(e["type"] == "comms_signal" and not e["sender_known"] for e in before)
+        phone += any(e["type"] == "profile_change" and e["field"] == "phone" for e in before)
+    # 90 % and 80 % of instances by design; a few instances leave a signal out
+    assert unknown >= 0.6 * len(victims) and phone >= 0.4 * len(victims)

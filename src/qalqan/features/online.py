@@ -19,7 +19,6 @@ import msgspec
 
 from .definitions import ENTITIES, FeatureSet, FeatureSpec
 
-
 # Entries older than the longest window stay this long before they are dropped, so that a
 # slightly late event still finds what was inside its own windows.
 GRACE_US = 3_600_000_000

@@ -16,7 +16,7 @@ from __future__ import annotations
 import ast
 import operator
 from collections.abc import Callable, Collection
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -41,7 +41,7 @@ CONSTANT_FUNCS: dict[str, Callable[..., Any]] = {
     "minutes": lambda n: int(n * 60 * US),
     "hours": lambda n: int(n * 3600 * US),
     "days": lambda n: int(n * 86400 * US),
-    "date": lambda s: int(datetime.fromisoformat(s).replace(tzinfo=timezone.utc).timestamp()) * US,
+    "date": lambda s: int(datetime.fromisoformat(s).replace(tzinfo=UTC).timestamp()) * US,
     # Money in rules is in minor units of the base currency (RUB): rub(200000) is 20,000,000.
     "rub": lambda n: int(Decimal(str(n)) * 100),
 }
@@ -52,6 +52,7 @@ _ORDER = {
     ast.Gt: operator.gt,
     ast.GtE: operator.ge,
 }
+_EQUALITY = (ast.Eq, ast.NotEq, ast.In, ast.NotIn, ast.Is, ast.IsNot)
 _ARITH = {
     ast.Add: operator.add,
     ast.Sub: operator.sub,
@@ -175,7 +176,7 @@ class Compiler:
             left = self._node(node.left)
             tests: list[Fn] = []
             for op, comp in zip(node.ops, node.comparators):
-                if type(op) not in _ORDER and not isinstance(op, (ast.Eq, ast.NotEq, ast.In, ast.NotIn, ast.Is, ast.IsNot)):
+                if type(op) not in _ORDER and not isinstance(op, _EQUALITY):
                     raise self._fail(node, "unsupported comparison")
                 right = self._node(comp)
                 tests.append(_cmp(op, left, right))

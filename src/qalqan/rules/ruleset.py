@@ -125,8 +125,9 @@ def load_packs(names: list[str] | None, scope: set[str], directory: Path | None 
 
 
 def _line_of(text: str, rule_id: str) -> int:
+    forms = (f'"{rule_id}"', f"'{rule_id}'")
     for i, line in enumerate(text.splitlines(), 1):
-        if "id:" in line and (f'"{rule_id}"' in line or f"'{rule_id}'" in line or line.rstrip().endswith(f" {rule_id}")):
+        if "id:" in line and (any(f in line for f in forms) or line.rstrip().endswith(f" {rule_id}")):
             return i
     return 0
 

@@ -8,6 +8,7 @@ from random import Random
 from . import population
 from .intel import IntelFeed
 from .legit import Life
+from .make import Event
 from .plan import Plan
 from .timeline import parse_start
 from .world import World
@@ -27,7 +28,7 @@ class Generator:
         self.life = Life(self.world)
         self.intel = IntelFeed(self.world)
 
-    def days(self) -> Iterator[list[dict]]:
+    def days(self) -> Iterator[list[Event]]:
         """Each simulated day's events in time order, then the days of late labels after the run."""
         w = self.world
         for d in range(w.days):

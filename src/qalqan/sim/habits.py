@@ -6,7 +6,7 @@
 - a new phone: the number changes, a login on a new device, then ordinary transfers;
 - a trip abroad (payments in EUR/TRY/AED..., logins from foreign addresses, an ISP change);
 - a big purchase (furniture, electronics); a birthday (many small transfers in from many people);
-- money sent to family abroad (cross-border, sometimes over 100,000 RUB);
+- money sent to family abroad (cross-border, sometimes over 100,000 RUB); crypto bought on an exchange;
 - a seller's marketplace listing (one city, the seller's own phone).
 """
 
@@ -61,8 +61,12 @@ class Habits:
         elif r < 0.0115:
             if not trip:
                 self.big_purchase(c, w.daytime(ds, c, 10, 20), out)
-        else:
+        elif r < 0.0135:
             self.abroad_family(c, ts, out)
+        else:  # savings in crypto, bought on an exchange
+            self.life.move(out, make.transfer(ts, c.cid, "out", "crypto", w.money(c, round(w.lognorm(20_000, 0.8), -2)),
+                                              c.cur, c.account, ids.tron_wallet(w.rng), ids.business_id(w.rng, "KZ"),
+                                              "business", None, False, c.device, c.mobile_ip, c.country))
 
     def self_transfer_in(self, c: Customer, ts: int, out: list) -> None:
         """Money from the client's own account at another bank, by SBP; sometimes a big sum."""

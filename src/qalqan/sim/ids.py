@@ -57,6 +57,7 @@ ISPS = {
     "KZ": ["Kcell", "Beeline KZ", "Tele2 Altel", "Kazakhtelecom"],
 }
 _RU_KEY_WEIGHTS = (7, 1, 3) * 8
+_RU_HEAD: dict[tuple[str, str], int] = {}
 _B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 
 
@@ -105,10 +106,16 @@ def card_of(account: str, country: str) -> str:
 
 def ru_account(rng: Random, bic: str, prefix: str = "40817810") -> str:
     """A 20-digit Russian account with the control key (position 9) valid for ``bic``."""
-    acc = prefix + "0" + digits(rng, 11)
-    total = sum([(ord(ch) - 48) * w % 10 for ch, w in zip(bic[-3:] + acc, _RU_KEY_WEIGHTS)])
-    key = (total % 10) * 3 % 10
-    return acc[:8] + str(key) + acc[9:]
+    head = _RU_HEAD.get((bic, prefix))
+    if head is None:  # the weighted sum of the BIC's last 3 digits, the prefix and a zero key
+        head = _RU_HEAD[bic, prefix] = _ru_sum(bic[-3:] + prefix + "0", 0)
+    tail = digits(rng, 11)
+    key = (head + _ru_sum(tail, 12)) % 10 * 3 % 10
+    return prefix + str(key) + tail
+
+
+def _ru_sum(digits_: str, start: int) -> int:
+    return sum([(ord(ch) - 48) * w % 10 for ch, w in zip(digits_, _RU_KEY_WEIGHTS[start:])])
 
 
 def kz_iban(rng: Random, bank_code: str) -> str:

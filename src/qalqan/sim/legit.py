@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from . import ids, make
 from .habits import Habits
+from .make import Event, Login, Payment
 from .population import Customer, Party
 from .timeline import DATES, DAY, TIME_OF_DAY
 from .world import HOUR, LEGIT_LABEL_RATE, World
@@ -32,7 +33,7 @@ class Life:
     def __init__(self, w: World) -> None:
         self.w = w
         self.rnd = w.rnd
-        self.lognormals = w.lognormals
+        self.pay_noise = [x**0.6 for x in w.lognormals]  # exp(N(0, 0.6²))
         self.habits = Habits(w, self)
 
     def day(self, d: int) -> None:
@@ -49,13 +50,13 @@ class Life:
                 continue
             self.customer_day(c, d, ds, dom, doy, out)
 
-    def move(self, out: list, ev: dict) -> dict:
+    def move(self, out: list, ev: Event) -> Event:
         out.append(ev)
         if self.rnd() < LEGIT_LABEL_RATE:
             self.w.legit_label(ev)
         return ev
 
-    def login(self, ts: int, c: Customer, device: str | None = None, ip: str | None = None) -> dict:
+    def login(self, ts: int, c: Customer, device: str | None = None, ip: str | None = None) -> Event:
         r = self.rnd()
         dev = device or (c.device if r < 0.94 else c.devices[int(self.rnd() * len(c.devices))])
         auth = "biometric" if r < 0.5 else ("pin" if r < 0.9 else "password")
@@ -76,14 +77,20 @@ class Life:
             p *= rnd()
         cid, devices, n_dev = c.cid, c.devices, len(c.devices)
         for _ in range(k):
-            r = rnd()
-            t = ds + (times[int(rnd() * nt)] - tz) % DAY
-            out.append({
-                "type": "login", "event_id": "", "ts": DATES[t // DAY] + TIME_OF_DAY[t % DAY],
-                "customer_id": cid, "device_id": c.device if r < 0.94 else devices[int(rnd() * n_dev)],
-                "ip": ids.ip(w.rng, trip[2]) if trip else (c.mobile_ip if r < 0.6 else c.ip), "isp": c.isp,
-                "os": c.os, "app": c.app, "auth_method": "biometric" if r < 0.5 else ("pin" if r < 0.9 else "password"),
-                "success": rnd() > 0.02})
+            x = rnd() * nt  # one draw: the integer part picks the time, the fraction the rest
+            i = int(x)
+            r = x - i
+            t = ds + (times[i] - tz) % DAY
+            if trip:
+                ip, isp = ids.ip(w.rng, trip[2]), c.isp
+            elif r > 0.7 and c.vpn_ip:  # a VPN: a foreign hosting address, honestly
+                ip, isp = c.vpn_ip, "Hosting"
+            else:
+                ip, isp = c.mobile_ip if r < 0.6 else c.ip, c.isp
+            out.append(Login(
+                "", DATES[t // DAY] + TIME_OF_DAY[t % DAY], cid, c.device if r < 0.94 else devices[int(rnd() * n_dev)],
+                ip, isp, c.os, c.app, "biometric" if r < 0.5 else ("pin" if r < 0.9 else "password"),
+                r * 97.0 % 1.0 > 0.02))
         # Card payments.
         k, p, e = 0, rnd(), c.e_pay
         while p > e:
@@ -167,7 +174,7 @@ class Life:
         else:
             self.habits.rare(c, r - 0.279, ds, trip, out)
 
-    def payment(self, c: Customer, ts: int, trip, out: list) -> dict:
+    def payment(self, c: Customer, ts: int, trip, out: list) -> Event:
         w, rnd = self.w, self.rnd
         if trip:
             m = w.pick(w.pop.abroad[trip[2]])
@@ -176,7 +183,7 @@ class Life:
         else:
             pool = w.pop.merchants[c.country]
             m = pool[int(rnd() * len(pool))]
-        rub = m.scale * c.pay_scale * self.lognormals[int(rnd() * 16384)] ** 0.6
+        rub = m.scale * c.pay_scale * self.pay_noise[int(rnd() * 16384)]
         if trip:
             amount, cur, country = round(rub / trip[4], 2), trip[3], trip[2]
         elif c.fx == 1.0:
@@ -185,10 +192,8 @@ class Life:
             amount, cur, country = float(round(rub * c.fx)), c.cur, c.country
         card = c.cards[0] if rnd() < 0.8 else c.cards[-1]
         if rnd() < m.ecom:
-            ev = {"type": "payment", "event_id": "", "ts": DATES[ts // DAY] + TIME_OF_DAY[ts % DAY], "customer_id": c.cid, "card_id": card,
-                  "amount": amount, "currency": cur, "merchant_id": m.merchant_id, "mcc": m.mcc,
-                  "merchant_country": m.country, "channel": "ecom", "auth_method": "3ds" if rnd() < 0.6 else "none",
-                  "device_id": c.device, "ip": c.ip, "country": country}
+            ev = Payment("", DATES[ts // DAY] + TIME_OF_DAY[ts % DAY], c.cid, card, amount, cur, m.merchant_id, "ecom",
+                         m.mcc, m.country, "3ds" if rnd() < 0.6 else "none", None, c.device, c.ip, country)
             if m.mcc == "5399" and rnd() < 0.1:
                 # The courier of a real order calls from a number the client does not know.
                 later = ts + int(w.uniform(18, 60) * HOUR)
@@ -198,19 +203,17 @@ class Life:
             ev = make.payment(ts, c.cid, card, amount, cur, m.merchant_id, m.mcc, m.country, "biometric",
                               "biometric", liveness=live, country=country)
         else:
-            ev = {"type": "payment", "event_id": "", "ts": DATES[ts // DAY] + TIME_OF_DAY[ts % DAY], "customer_id": c.cid, "card_id": card,
-                  "amount": amount, "currency": cur, "merchant_id": m.merchant_id, "mcc": m.mcc,
-                  "merchant_country": m.country, "channel": "pos", "auth_method": "pin" if rub > 3000 else "none",
-                  "country": country}
+            ev = Payment("", DATES[ts // DAY] + TIME_OF_DAY[ts % DAY], c.cid, card, amount, cur, m.merchant_id, "pos",
+                         m.mcc, m.country, "pin" if rub > 3000 else "none", country=country)
         out.append(ev)
         if rnd() < LEGIT_LABEL_RATE:
             w.legit_label(ev)
         return ev
 
-    def send(self, c: Customer, ts: int, to: Party, rub: float, out: list, rail: str | None = None) -> dict:
+    def send(self, c: Customer, ts: int, to: Party, rub: float, out: list, rail: str | None = None) -> Event:
         """A transfer out to an individual; both sides are recorded when the recipient banks with us."""
         w = self.w
-        amount = w.money(c, rub)
+        amount = w.money(c, round(rub, -3) if rub > 3000 and self.rnd() < 0.6 else round(rub, -2) or 100.0)
         internal = to.customer >= 0
         rail = rail or ("internal" if internal else ("sbp" if self.rnd() < 0.75 else "card2card"))
         infra = None
@@ -221,14 +224,16 @@ class Life:
                                           to.counterparty_id, "individual", to.bank, False, c.device,
                                           c.mobile_ip, c.country, infra))
         if self.rnd() < 0.015:  # dictated over the phone by a relative: a call is active, and honest
-            out.append(make.device_signal(ts - int(w.uniform(20, 180)), c.cid, c.device, "active_call"))
+            sig = ts - int(w.uniform(20, 180))
+            if w.tl.day_of(sig) == w.tl.day_of(ts):  # never into a day already written
+                w.add(make.device_signal(sig, c.cid, c.device, "active_call"))
         if internal and rail == "internal":
             peer = w.pop.customers[to.customer]
             w.add(make.transfer(ts, peer.cid, "in", "internal", w.money(peer, rub), peer.cur, c.account,
                                 peer.account, c.cid, "individual", "Qalqan Bank"))
         return ev
 
-    def atm(self, c: Customer, ts: int, out: list) -> dict:
+    def atm(self, c: Customer, ts: int, out: list) -> Event:
         w, rnd = self.w, self.rnd
         contactless = rnd() < 0.4
         apdu = int(w.rng.gauss(240, 50))

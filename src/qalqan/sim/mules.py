@@ -8,7 +8,7 @@ the start of the run until the scenario wakes it; a fake seller lives an ordinar
 from __future__ import annotations
 
 from . import ids, make
-from .population import CITIES, Customer, stranger
+from .population import CITIES, OS, Customer, stranger
 from .world import HOUR, World
 
 MINUTE = 60
@@ -50,7 +50,7 @@ def mule_dormant_fanin(w: World, mule: Customer, t: int) -> None:
     rnd = w.rnd
     if rnd() < 0.7:  # the renter's phone
         device, ip, _ = w.crook(mule.country, foreign=0.1)
-        w.add(make.login(t, mule.cid, device, ip, w.pick(ids.ISPS[mule.country]), "Android 13", mule.app,
+        w.add(make.login(t, mule.cid, device, ip, w.pick(ids.ISPS[mule.country]), w.pick(OS)[0], mule.app,
                          "sms_otp", True))
         if rnd() < 0.5:
             w.add(make.profile_change(t + int(w.uniform(1, 10) * MINUTE), mule.cid, "device", "online_banking"))

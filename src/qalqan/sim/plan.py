@@ -14,7 +14,7 @@ from functools import partial
 from random import Random
 
 from . import cards, mules, scams
-from .population import Customer
+from .population import Customer, stranger
 from .timeline import DAY
 from .world import HOUR, World
 
@@ -68,6 +68,10 @@ class Plan:
             "marketplace_fake_listing", [])[:1]
         for c in phishers:
             c.role = c.role or "phisher"
+        for c in customers:  # nobody's relatives are drops: a sleeping account must stay asleep
+            for k, p in enumerate(c.family):
+                if p.customer >= 0 and customers[p.customer].role in ("mule", "mule_atm"):
+                    c.family[k] = stranger(rng, c.country)
         self.victims = [c for c in customers if not c.role] or list(customers)
         self.phishers = phishers or self.victims[:1]
         for scenario, n in counts.items():
@@ -92,7 +96,6 @@ class Plan:
             actor = actors[k]
             # Asleep since the start of the run: 60+ days where the run is that long.
             d = self._day(min(60, w.days // 2), span)
-            actor.wake_day = d
             call = partial(fn, w, actor)
         elif scenario == "marketplace_fake_listing":
             seller = actors[k]

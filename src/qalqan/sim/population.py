@@ -62,13 +62,12 @@ class Customer:
         "cid", "city", "country", "cur", "device", "devices", "e_login", "e_pay", "employer",
         "ext_accounts", "family", "favourites", "friends", "fx", "idx", "ip", "isp",
         "login_rate", "mobile_ip", "new_recipients", "os", "pay_rate", "pay_scale", "phone", "role",
-        "rooted", "salary", "salary_days", "seller", "trips", "tz", "wake_day",
+        "rooted", "salary", "salary_days", "seller", "trips", "tz", "vpn_ip",
     )
 
     def __init__(self, idx: int) -> None:
         self.idx = idx
         self.role = ""
-        self.wake_day = -1
         self.new_recipients: list[Party] = []
 
 
@@ -146,6 +145,7 @@ def _customer(rng: Random, i: int, days: int, merchants, bill_payees, atms) -> C
     c.isp = _pick(rng, ids.ISPS[country])
     c.ip = ids.ip(rng, country)
     c.mobile_ip = ids.ip(rng, country)
+    c.vpn_ip = ids.ip(rng, _pick(rng, ["NL", "DE", "US"])) if rng.random() < (0.12 if country == "RU" else 0.04) else ""
     c.pay_rate = min(4.0, max(0.3, math.exp(rng.gauss(0.35, 0.5))))
     c.pay_scale = math.exp(rng.gauss(0.0, 0.45))
     c.login_rate = min(8.0, c.pay_rate * (0.8 + rng.random() * 1.6))

@@ -8,7 +8,7 @@ instances carry the scenario's textbook signals; a share of them leaves some out
 from __future__ import annotations
 
 from . import ids, make
-from .population import Customer, stranger
+from .population import OS, Customer, stranger
 from .timeline import DAY
 from .world import HOUR, World
 
@@ -63,10 +63,12 @@ def courier_scam(w: World, c: Customer, t: int) -> None:
     if has_login:
         liveness = round(w.uniform(0.3, 0.75), 3) if c.country == "KZ" else None
         lt = T - int(w.uniform(2, 30) * MINUTE)
+        isp = w.pick(ids.ISPS[c.country]) if country == c.country else "Hosting"
+        os = w.pick(OS)[0]
         if rnd() < 0.3:
-            w.add(make.login(lt - 90, c.cid, device, ip, "unknown", "Android 12", c.app, "password", False))
-        w.add(make.login(lt, c.cid, device, ip, w.pick(ids.ISPS[c.country]) if country == c.country else "Hosting",
-                         "Android 12", c.app, "biometric" if liveness else "sms_otp", True, liveness))
+            w.add(make.login(lt - 90, c.cid, device, ip, isp, os, c.app, "password", False))
+        w.add(make.login(lt, c.cid, device, ip, isp, os, c.app, "biometric" if liveness else "sms_otp", True,
+                         liveness))
     else:
         device, ip, country = c.device, c.mobile_ip, c.country
     if has_sig:

@@ -1,8 +1,8 @@
 """The simulator's timeline: events bucketed by day, drained in time order with their final ids.
 
-Events are built with their final RFC 3339 ``ts`` (``ts_str``: fixed width, so string order is
-time order) and a placeholder ``event_id``; a label's ``target_event_id`` holds the target event
-itself until it is written. A day is drained once nothing more can land in it (the generator only
+Events (``make.py``'s Structs) are built with their final RFC 3339 ``ts`` (``ts_str``: fixed width,
+so string order is time order) and a placeholder ``event_id``; a label's ``target_event_id`` holds
+the target event itself until it is written. A day is drained once nothing more can land in it (the generator only
 ever schedules at or after the day it is working on): the bucket is sorted by ``ts`` (a stable sort,
 so ties keep the order they were generated in), every event gets its ``event_id`` in that order, and
 labels resolve to their target's id — the target is always strictly earlier, so it already has one.
@@ -11,10 +11,11 @@ labels resolve to their target's id — the target is always strictly earlier, s
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from operator import itemgetter
+from operator import attrgetter
+from typing import Any
 
 DAY = 86_400
-_by_ts = itemgetter("ts")
+_by_ts = attrgetter("ts")
 TIME_OF_DAY = [f"{h:02d}:{m:02d}:{s:02d}Z" for h in range(24) for m in range(60) for s in range(60)]
 _ID_LOW = [f"{i:04d}" for i in range(10_000)]
 _ID_HIGH: list[str] = []
@@ -66,12 +67,15 @@ def parse_start(start: str) -> int:
 class Timeline:
     def __init__(self, t0: int) -> None:
         self.t0 = t0
-        self._buckets: dict[int, list[dict]] = {}
-        self._labels: dict[int, list[dict]] = {}
+        self._buckets: dict[int, list[Any]] = {}
+        self._labels: dict[int, list[Any]] = {}
         self._drained = -1
         self._next_id = 1
 
-    def bucket(self, day: int) -> list[dict]:
+    def day_of(self, ts: int) -> int:
+        return (ts - self.t0) // DAY
+
+    def bucket(self, day: int) -> list[Any]:
         """The list that holds ``day``'s events; append to it directly on hot paths."""
         if day <= self._drained:
             raise ValueError(f"day {day} is already written")
@@ -80,38 +84,41 @@ class Timeline:
             b = self._buckets[day] = []
         return b
 
-    def add(self, event: dict) -> dict:
-        day = (ts_int(event["ts"]) - self.t0) // DAY
+    def add(self, event: Any) -> Any:
+        day = (ts_int(event.ts) - self.t0) // DAY
         b = self._buckets.get(day)
         if b is None:
             if day <= self._drained:
-                raise ValueError(f"event at {event['ts']} lands in day {day}, already written")
+                raise ValueError(f"event at {event.ts} lands in day {day}, already written")
             b = self._buckets[day] = []
         b.append(event)
         return event
 
-    def add_label(self, label: dict) -> dict:
+    def add_label(self, label: Any) -> Any:
         """Add a label whose ``target_event_id`` is still the target event."""
         self.add(label)
-        self._labels.setdefault((ts_int(label["ts"]) - self.t0) // DAY, []).append(label)
+        self._labels.setdefault((ts_int(label.ts) - self.t0) // DAY, []).append(label)
         return label
 
     def last_day(self) -> int:
         return max(self._buckets, default=self._drained)
 
-    def drain(self, day: int) -> list[dict]:
+    def drain(self, day: int) -> list[Any]:
         """Finalise and hand over ``day``'s events, sorted by time."""
         events = self._buckets.pop(day, [])
         self._drained = day
         events.sort(key=_by_ts)
+        if events and not (ts_str(self.t0 + day * DAY) <= events[0].ts <= events[-1].ts
+                           < ts_str(self.t0 + (day + 1) * DAY)):
+            raise AssertionError(f"day {day} holds an event of another day: {events[0].ts} .. {events[-1].ts}")
         n = self._next_id
         hi, lo = _ID_HIGH, _ID_LOW  # "ev-0123" + "4567": cheaper than formatting each number
         while (n + len(events)) // 10_000 >= len(hi):
             hi.append(f"ev-{len(hi):04d}")
         for ev in events:
-            ev["event_id"] = hi[n // 10_000] + lo[n % 10_000]
+            ev.event_id = hi[n // 10_000] + lo[n % 10_000]
             n += 1
         self._next_id = n
         for lab in self._labels.pop(day, ()):
-            lab["target_event_id"] = lab["target_event_id"]["event_id"]
+            lab.target_event_id = lab.target_event_id.event_id
         return events

@@ -45,7 +45,7 @@ class World:
         self.rng = rng
         self.rnd = rng.random
         self.tl = Timeline(t0)
-        prefill(t0 - DAY, self.end + DAY)
+        prefill(t0 - DAY, self.end + 70 * DAY)  # the hot paths format with DATES directly
         self.fraud_counts = dict.fromkeys(SCENARIOS, 0)
         # exp(N(0, 1)) draws, looked up instead of computed on the hot path
         self.lognormals = [math.exp(rng.gauss(0.0, 1.0)) for _ in range(1 << 14)]
@@ -92,10 +92,10 @@ class World:
         return kit
 
     # --- events and labels -----------------------------------------------------------------
-    def add(self, ev: dict) -> dict:
+    def add(self, ev: make.Event) -> make.Event:
         return self.tl.add(ev)
 
-    def fraud(self, ev: dict, scenario: str, delay_s: int | None = None, kind: str = "fraud") -> dict:
+    def fraud(self, ev: make.Event, scenario: str, delay_s: int | None = None, kind: str = "fraud") -> make.Event:
         """Schedule a fraudulent money movement and the label that later reports it.
 
         Without ``delay_s``: card payments are charged back after 10-60 days (or, one in five,
@@ -105,25 +105,25 @@ class World:
         self.tl.add(ev)
         self.fraud_counts[scenario] += 1
         if delay_s is None:
-            if ev["type"] == "payment" and self.rnd() < 0.8:
+            if isinstance(ev, make.Payment) and self.rnd() < 0.8:
                 kind = "chargeback"  # the scheme's dispute cycle: weeks
                 delay_s = int(self.uniform(10, 60) * DAY)
-            elif ev["type"] == "payment":
+            elif isinstance(ev, make.Payment):
                 delay_s = int(self.uniform(1, 10) * DAY)  # the issuer's fraud report
             else:
                 # The client notices and calls the bank: hours, sometimes days.
                 delay_s = int(2 * HOUR + min(5 * DAY, self.rng.expovariate(1 / (20 * HOUR))))
-        ts = ts_int(ev["ts"]) + max(HOUR, delay_s)
-        self.tl.add_label(make.label(ts, ev["customer_id"], ev, kind, scenario))
-        if ev["type"] == "transfer" and ev["direction"] == "out" and self.rnd() < 0.4:
+        ts = ts_int(ev.ts) + max(HOUR, delay_s)
+        self.tl.add_label(make.label(ts, ev.customer_id, ev, kind, scenario))
+        if isinstance(ev, make.Transfer) and ev.direction == "out" and self.rnd() < 0.4:
             # The bank puts the recipient on its own list once the fraud is reported.
             self.tl.add(make.intel(ts + int(self.uniform(1, 8) * HOUR), "bank", "internal", "account",
-                                   ev["to_account"]))
+                                   ev.to_account))
         return ev
 
-    def legit_label(self, ev: dict) -> None:
+    def legit_label(self, ev: make.Event) -> None:
         delay = int(self.uniform(1, 25) * DAY)
-        self.tl.add_label(make.label(ts_int(ev["ts"]) + delay, ev["customer_id"], ev, "legit"))
+        self.tl.add_label(make.label(ts_int(ev.ts) + delay, ev.customer_id, ev, "legit"))
 
     def expires(self, ts: int, days: float) -> str:
         return format_ts(int(ts + days * DAY))

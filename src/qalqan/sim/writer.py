@@ -6,12 +6,11 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from operator import itemgetter
 from pathlib import Path
 
 import msgspec
 
-_type = itemgetter("type")
+from .make import Event
 
 
 @dataclass
@@ -31,20 +30,21 @@ class SimStats:
         return sum(self.fraud_by_scenario.values())
 
 
-def write_jsonl(days: Iterable[list[dict]], out: str | Path, sim_days: int,
+def write_jsonl(days: Iterable[list[Event]], out: str | Path, sim_days: int,
                 progress: Callable[[int], None] | None = None) -> SimStats:
     """Write each day's events, compact, one per line; ``progress`` gets the simulated days done."""
     started = time.perf_counter()
     enc = msgspec.json.Encoder()
-    counts: Counter[str] = Counter()
+    counts: Counter[type] = Counter()
     n = 0
     path = Path(out)
     with path.open("wb") as f:
         for i, batch in enumerate(days, 1):
             if batch:
                 f.write(enc.encode_lines(batch))
-                counts.update(map(_type, batch))
+                counts.update(map(type, batch))
                 n += len(batch)
             if progress is not None and i <= sim_days:
                 progress(i)
-    return SimStats(n, dict(sorted(counts.items())), {}, time.perf_counter() - started, str(path))
+    by_type = {cls.__struct_config__.tag: k for cls, k in counts.items()}
+    return SimStats(n, dict(sorted(by_type.items())), {}, time.perf_counter() - started, str(path))

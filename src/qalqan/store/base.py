@@ -31,6 +31,18 @@ class ListRow(NamedTuple):
     seq: int
 
 
+class Batch(NamedTuple):
+    """Buffered writes, made durable together in one transaction."""
+
+    rows: list[Row]
+    lists: list[ListRow]
+    snapshot: tuple[int, bytes] | None
+
+    @property
+    def empty(self) -> bool:
+        return not (self.rows or self.lists or self.snapshot)
+
+
 class Record(Protocol):
     url: str
 
@@ -41,7 +53,16 @@ class Record(Protocol):
         """Buffers a list change (from an intel event or an analyst)."""
 
     def commit(self) -> None:
-        """Makes every buffered write durable, atomically."""
+        """Makes every buffered write durable, atomically (``write(take())``)."""
+
+    def take(self) -> Batch:
+        """Hands over the buffered writes and starts a new buffer."""
+
+    def write(self, batch: Batch) -> None:
+        """Writes a batch in one transaction; safe on another thread than lookups."""
+
+    def buffered(self) -> list[Row]:
+        """Rows appended and not yet taken."""
 
     def rollback(self) -> None:
         """Drops every buffered write."""

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from .base import ListRow, Row
+from .base import Batch, ListRow, Row
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -59,6 +60,8 @@ class SqliteRecord:
         self._rows: list[Row] = []
         self._lists: list[ListRow] = []
         self._snapshot: tuple[int, bytes] | None = None
+        # Lookups on the serving thread and a batch written on a writer thread share the connection.
+        self._lock = threading.Lock()
 
     def append(self, row: Row) -> None:
         self._rows.append(row)
@@ -67,26 +70,40 @@ class SqliteRecord:
         self._lists.append(row)
 
     def commit(self) -> None:
-        if not (self._rows or self._lists or self._snapshot):
+        self.write(self.take())
+
+    def take(self) -> Batch:
+        batch = Batch(self._rows, self._lists, self._snapshot)
+        self.rollback()
+        return batch
+
+    def buffered(self) -> list[Row]:
+        return self._rows
+
+    def write(self, batch: Batch) -> None:
+        if batch.empty:
             return
+        with self._lock:
+            self._write(batch)
+
+    def _write(self, batch: Batch) -> None:
         c = self.conn
         c.execute("BEGIN")
         try:
-            if self._rows:
-                c.executemany("INSERT INTO events VALUES (?,?,?,?,?,?,?,?)", self._rows)
-            if self._lists:
+            if batch.rows:
+                c.executemany("INSERT INTO events VALUES (?,?,?,?,?,?,?,?)", batch.rows)
+            if batch.lists:
                 c.executemany(
                     "INSERT INTO list_entries VALUES (?,?,?,?,?,?) ON CONFLICT (list, entity, value) "
                     "DO UPDATE SET op=excluded.op, expires_us=excluded.expires_us, seq=excluded.seq",
-                    self._lists,
+                    batch.lists,
                 )
-            if self._snapshot:
-                c.execute("INSERT OR REPLACE INTO snapshots VALUES (1, ?, ?)", self._snapshot)
+            if batch.snapshot:
+                c.execute("INSERT OR REPLACE INTO snapshots VALUES (1, ?, ?)", batch.snapshot)
             c.execute("COMMIT")
         except BaseException:
             c.execute("ROLLBACK")
             raise
-        self.rollback()
 
     def rollback(self) -> None:
         self._rows = []
@@ -94,6 +111,10 @@ class SqliteRecord:
         self._snapshot = None
 
     def lookup(self, event_id: str) -> tuple[bool, bytes | None]:
+        with self._lock:
+            return self._lookup(event_id)
+
+    def _lookup(self, event_id: str) -> tuple[bool, bytes | None]:
         r = self.conn.execute("SELECT decision FROM events WHERE event_id = ?", (event_id,)).fetchone()
         return (False, None) if r is None else (True, r[0])
 
