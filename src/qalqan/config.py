@@ -33,7 +33,10 @@ class Settings:
     snapshot_every: int = 200_000
 
 
-DEFAULT_FX = {"RUB": "1", "KZT": "0.18", "USD": "90", "EUR": "98", "TRY": "2.6", "AED": "24.5", "CNY": "12.4"}
+DEFAULT_FX = {
+    "RUB": "1", "KZT": "0.18", "USD": "90", "EUR": "98", "TRY": "2.6", "AED": "24.5", "CNY": "12.4",
+    "GEL": "33", "THB": "2.6", "UZS": "0.007", "KGS": "1.03", "AMD": "0.23",
+}
 
 
 def load_key(home: Path, production: bool) -> bytes:

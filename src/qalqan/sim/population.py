@@ -120,7 +120,7 @@ def build(rng: Random, n: int, days: int) -> Population:
     by_country = {c: [x for x in customers if x.country == c] for c in ("RU", "KZ")}
     for c in customers:  # a fifth of family members bank with us too: those transfers are internal
         peers = by_country[c.country]
-        for k, p in enumerate(c.family):
+        for k in range(len(c.family)):
             if rng.random() < 0.2 and len(peers) > 1:
                 o = _pick(rng, peers)
                 if o is not c:
