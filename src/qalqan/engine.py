@@ -33,7 +33,7 @@ from .store.base import Batch, ListRow, Row
 
 __all__ = ["Engine", "Outcome", "EventError", "DEFAULT_PACKS"]
 
-DEFAULT_PACKS = ["od2506", "core"]
+DEFAULT_PACKS = ["od2506", "kz", "core"]
 LIST_NAMES = ("recipient_lists", "customer_lists", "card_lists", "device_lists")
 RULE_SCOPE_EXTRA = {*LIST_NAMES, "art8_action"}
 
@@ -184,8 +184,8 @@ class Engine:
         recipient: frozenset[str] = frozenset()
         if v["type"] == "transfer" and v["direction"] == "out":
             recipient = of("account", v["to_account"], ts) | of("card", v["to_account"], ts)
-            if v["counterparty_id"]:
-                recipient |= of("customer", v["counterparty_id"], ts)
+            if v["counterparty_id"]:  # a customer token, or the recipient's phone (SBP by number)
+                recipient |= of("customer", v["counterparty_id"], ts) | of("phone", v["counterparty_id"], ts)
         v["recipient_lists"] = recipient
         v["customer_lists"] = of("customer", v["customer_id"], ts)
         v["card_lists"] = of("card", v.get("card_id"), ts)

@@ -17,6 +17,9 @@ from typing import Any
 from .events import Event
 
 _NON_DIGITS = re.compile(r"\D")
+# Card and phone numbers come formatted many ways; an id made only of digits and separators is
+# compared by its digits, so "+7 701 000-00-00", "77010000000" and a counterparty's phone match.
+_NUMBERISH = re.compile(r"[+\d][\d\s\-()]*")
 _DIGIT_RUN = re.compile(r"\+?\d[\d \-()]{5,}\d")
 
 # Which fields of which event type hold identifiers; the envelope's customer_id is added below.
@@ -34,9 +37,6 @@ _PII_FIELDS: dict[str, tuple[str, ...]] = {
     "intel": ("value",),
 }
 _TEXT_FIELDS = {"listing": ("title", "text"), "message": ("text",)}
-# Cards and phones are compared by their digits: "+7 701 000-00-00" and "77010000000" are one phone.
-_DIGIT_FIELDS = frozenset({"card_id", "phone"})
-_DIGIT_ENTITIES = frozenset({"card", "phone"})
 
 
 def redact_text(text: str) -> str:
@@ -52,8 +52,10 @@ class Tokenizer:
         # Keying BLAKE2b costs a compression of the key block; copying a keyed state does not.
         self._keyed = blake2b(key=key[:64], digest_size=12)
 
-    def token(self, value: str, digits: bool = False) -> str:
-        raw = _NON_DIGITS.sub("", value) if digits else value.strip()
+    def token(self, value: str) -> str:
+        raw = value.strip()
+        if _NUMBERISH.fullmatch(raw):
+            raw = _NON_DIGITS.sub("", raw)
         h = self._keyed.copy()
         h.update(raw.encode())
         return h.hexdigest()
@@ -67,11 +69,7 @@ class Tokenizer:
         for name in _PII_FIELDS[etype]:
             value = getattr(event, name)
             if value is not None:
-                if name == "value":
-                    digits = event.entity in _DIGIT_ENTITIES  # type: ignore[union-attr]
-                else:
-                    digits = name in _DIGIT_FIELDS
-                setattr(event, name, tok(value, digits))
+                setattr(event, name, tok(value))
         for name in _TEXT_FIELDS.get(etype, ()):
             value = getattr(event, name)
             if value:
