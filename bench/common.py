@@ -53,4 +53,4 @@ def print_table(title: str, columns: list[str], rows: list[list[str]]) -> None:
         t.add_column(c, justify="left" if c == columns[0] else "right")
     for r in rows:
         t.add_row(*r)
-    Console().print(t)
+    Console(width=160).print(t)

@@ -29,6 +29,19 @@ from qalqan.store.base import Row  # noqa: E402
 from qalqan.store.sqlite import SqliteRecord  # noqa: E402
 
 
+def run_throughput(lines: list[bytes], db: str) -> float:
+    """Events per second with no per-event timer in the loop."""
+    engine = Engine(from_env(db_url=f"sqlite:///{db}"), snapshot_every=10**9)
+    decide = engine.decide
+    t0 = time.perf_counter()
+    for line in lines:
+        decide(line)
+    engine.commit()
+    total = time.perf_counter() - t0
+    engine.record.close()
+    return len(lines) / total
+
+
 def run_engine(lines: list[bytes], db: str) -> tuple[float, list[float], list[float]]:
     engine = Engine(from_env(db_url=f"sqlite:///{db}"), snapshot_every=10**9)
     money_lat: list[float] = []
@@ -80,6 +93,7 @@ def main() -> None:
     tmp = tempfile.mkdtemp(prefix="qalqan-bench-")
     os.environ["QALQAN_HOME"] = tmp
     ref_total, ref_lat = run_reference(lines, f"{tmp}/ref.db")
+    rate = run_throughput(lines, f"{tmp}/throughput.db")
     total, money_lat, all_lat = run_engine(lines, f"{tmp}/engine.db")
     n = len(lines)
     print(f"machine: {machine()}; stream: {n:,} events ({len(money_lat):,} money movements), {path.name}")
@@ -89,9 +103,9 @@ def main() -> None:
         [
             ["reference: decode + tokenise + durable append", f"{n / ref_total:,.0f}",
              f"{pct(ref_lat, 50):.3f}", f"{pct(ref_lat, 99):.3f}", f"{pct(ref_lat, 99.9):.3f}", ""],
-            ["qalqan decide, all events", f"{n / total:,.0f}", f"{pct(all_lat, 50):.3f}",
+            ["qalqan decide, all events (throughput: untimed pass)", f"{rate:,.0f}", f"{pct(all_lat, 50):.3f}",
              f"{pct(all_lat, 99):.3f}", f"{pct(all_lat, 99.9):.3f}", f"{rss_mb():.0f}"],
-            ["qalqan decide, money movements only", f"{len(money_lat) / sum(money_lat) * 1000:,.0f}",
+            ["qalqan decide, money movements only (1 / mean latency)", f"{len(money_lat) / sum(money_lat) * 1000:,.0f}",
              f"{pct(money_lat, 50):.3f}", f"{pct(money_lat, 99):.3f}", f"{pct(money_lat, 99.9):.3f}", ""],
         ],
     )

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import msgspec
 
 from .config import Settings
-from .events import MONEY_TYPES, Decision, Event, EventError, decode_event
+from .events import MONEY_TYPES, Decision, Event, EventError, decode_event, ts_to_us
 from .features import definitions
 from .features.online import OnlineFeatures
 from .features.view import Money, event_view
@@ -27,7 +28,7 @@ from .models import NoModel, Scorer
 from .policy import HoldPolicy, ModelPolicy, decide_action, is_allowed, make_hold
 from .privacy import Tokenizer
 from .rules.ruleset import RuleSet, load_packs
-from .seen import SeenFilter
+from .seen import SeenIds
 from .store import Record, open_record
 from .store.base import Batch, ListRow, Row
 
@@ -81,7 +82,7 @@ class Engine:
         self._versions: dict[str, str] = {}
         self.features = self._new_features()
         self.lists = ListIndex()
-        self.seen = SeenFilter()
+        self.seen = SeenIds()
         self._recent: dict[str, bytes | None] = {}
         self._pending = 0
         self._since_snapshot = 0
@@ -126,7 +127,7 @@ class Engine:
         t0 = t0 or time.perf_counter_ns()
         eid = event.event_id
         etype: str = event.__struct_config__.tag  # type: ignore[union-attr,assignment]
-        seen = self._seen(eid)
+        seen = self._seen(eid, event.ts)
         if seen is not None:
             decision_json = seen[1]
             decision = msgspec.json.decode(decision_json, type=Decision) if decision_json else None
@@ -164,16 +165,16 @@ class Engine:
                 decision.action if decision else None, decision_json)
         )
         self._recent[eid] = decision_json
-        self.seen.add(eid)
+        self.seen.add(eid, v["ts_us"])
         self._pending += 1
         if self.auto_commit and self._pending >= self.settings.commit_every:
             self.commit()
         return Outcome(eid, etype, decision, decision_json)
 
-    def _seen(self, eid: str) -> tuple[bool, bytes | None] | None:
+    def _seen(self, eid: str, ts: datetime) -> tuple[bool, bytes | None] | None:
         if eid in self._recent:  # decided since the last commit (or recently)
             return True, self._recent[eid]
-        if eid not in self.seen:  # certainly new: no need to ask the record
+        if self.seen.check(eid, ts_to_us(ts)) is False:  # certainly new: no need to ask the record
             return None
         known, decision_json = self.record.lookup(eid)
         return (True, decision_json) if known else None
@@ -269,8 +270,8 @@ class Engine:
             else:
                 self._reset_state()
         self.seq = after
-        self.seen = SeenFilter()
-        self.seen.update(self.record.event_ids())
+        self.seen = SeenIds()
+        self.seen.update(self.record.recent_ids(self.seen.horizon))
         folded = 0
         for row in self.record.rows_after(after):
             event = decode_event(row.body)

@@ -72,8 +72,9 @@ class Record(Protocol):
 
     def last_seq(self) -> int: ...
 
-    def event_ids(self) -> Iterator[str]:
-        """Every committed event id (to rebuild the seen-filter at start)."""
+    def recent_ids(self, horizon_us: int) -> Iterator[tuple[str, int]]:
+        """(event_id, ts_us) of committed events within ``horizon_us`` of the newest event time,
+        in commit order (to rebuild the in-memory idempotency index at start)."""
 
     def rows_after(self, seq: int) -> Iterator[Row]:
         """Committed events after ``seq``, in order: to rebuild state after a restart."""

@@ -125,12 +125,15 @@ class PostgresRecord:
         self.conn.commit()
         return int(r[0])
 
-    def event_ids(self) -> Iterator[str]:
-        with self.conn.cursor(name="event_ids") as cur:
+    def recent_ids(self, horizon_us: int) -> Iterator[tuple[str, int]]:
+        with self.conn.cursor(name="recent_ids") as cur:
             cur.itersize = 20000
-            cur.execute("SELECT event_id FROM events")
+            cur.execute(
+                "SELECT event_id, ts_us FROM events WHERE ts_us >= (SELECT max(ts_us) FROM events) - %s ORDER BY seq",
+                (horizon_us,),
+            )
             for r in cur:
-                yield r[0]
+                yield r[0], int(r[1])
         self.conn.commit()
 
     def rows_after(self, seq: int) -> Iterator[Row]:

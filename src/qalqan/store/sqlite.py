@@ -121,11 +121,14 @@ class SqliteRecord:
     def last_seq(self) -> int:
         return self.conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
 
-    def event_ids(self) -> Iterator[str]:
-        cur = self.conn.execute("SELECT event_id FROM events")
+    def recent_ids(self, horizon_us: int) -> Iterator[tuple[str, int]]:
+        newest = self.conn.execute("SELECT max(ts_us) FROM events").fetchone()[0]
+        if newest is None:
+            return
+        cur = self.conn.execute("SELECT event_id, ts_us FROM events WHERE ts_us >= ? ORDER BY seq",
+                                (newest - horizon_us,))
         while batch := cur.fetchmany(20000):
-            for r in batch:
-                yield r[0]
+            yield from batch
 
     def rows_after(self, seq: int) -> Iterator[Row]:
         cur = self.conn.execute("SELECT * FROM events WHERE seq > ? ORDER BY seq", (seq,))
