@@ -54,9 +54,17 @@ class SqliteRecord:
         if sync not in ("NORMAL", "FULL"):
             sync = "NORMAL"
         self.conn.execute(f"PRAGMA synchronous={sync}")
-        # Fewer, larger checkpoints: the WAL is folded into the database every ~40 MB.
-        self.conn.execute("PRAGMA wal_autocheckpoint=10000")
+        # Commits never fold the WAL into the database themselves (a checkpoint inside a commit
+        # stalls every answer waiting on it): a checkpointer thread does it beside them.
+        self.conn.execute("PRAGMA wal_autocheckpoint=0")
         self.conn.executescript(SCHEMA)
+        self._closing = threading.Event()
+        self._checkpointer: threading.Thread | None = None
+        if path != ":memory:":
+            self._checkpointer = threading.Thread(
+                target=self._checkpoint_loop, args=(path,), name="qalqan-wal-checkpoint", daemon=True
+            )
+            self._checkpointer.start()
         self._rows: list[Row] = []
         self._lists: list[ListRow] = []
         self._snapshot: tuple[int, bytes] | None = None
@@ -151,5 +159,19 @@ class SqliteRecord:
     def count(self) -> int:
         return self.conn.execute("SELECT count(*) FROM events").fetchone()[0]
 
+    def _checkpoint_loop(self, path: str, every_s: float = 0.5) -> None:
+        """PASSIVE checkpoints on a connection of their own: they copy WAL frames into the
+        database without blocking the writer (SQLite releases the GIL while it works)."""
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        try:
+            while not self._closing.wait(every_s):
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            conn.close()
+
     def close(self) -> None:
+        self._closing.set()
+        if self._checkpointer is not None:
+            self._checkpointer.join()
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self.conn.close()
