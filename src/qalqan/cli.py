@@ -222,3 +222,9 @@ def demo(
     out.print(f"legitimate money movements not approved: {board.legit_not_approved:,} of "
               f"{board.legit_total:,} ({board.friction:.2%})")
     out.print(f"[bold]look here:[/bold] stream {stream}, decisions {decided}, record {db_path}")
+
+
+# Commands of other parts register themselves here, each from its own package.
+from .reports.commands import register as _register_reports  # noqa: E402
+
+_register_reports(app)

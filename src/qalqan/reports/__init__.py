@@ -1,0 +1,1 @@
+"""Reports: fraud rates, contracts (penalties and bonuses), card-scheme programmes, PSD2."""
