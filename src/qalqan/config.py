@@ -11,6 +11,7 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 class ConfigError(RuntimeError):
@@ -31,6 +32,8 @@ class Settings:
     commit_every: int = 1000
     # A snapshot of the state every N events bounds the work of a restart.
     snapshot_every: int = 200_000
+    # Overrides of rule packs' parameters, {pack: {name: value}} (QALQAN_RULE_PARAMS: a YAML file).
+    rule_params: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 DEFAULT_FX = {
@@ -75,7 +78,22 @@ def from_env(db_url: str | None = None, home: str | Path | None = None) -> Setti
     return Settings(
         home=home_path, db_url=url, key=load_key(home_path, production), production=production,
         commit_every=_int_env("QALQAN_COMMIT_EVERY", 1000), snapshot_every=_int_env("QALQAN_SNAPSHOT_EVERY", 200_000),
+        rule_params=_rule_params(os.environ.get("QALQAN_RULE_PARAMS")),
     )
+
+
+def _rule_params(path: str | None) -> dict[str, dict[str, Any]]:
+    if not path:
+        return {}
+    import yaml
+
+    try:
+        doc = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"QALQAN_RULE_PARAMS: cannot read {path}: {exc}") from None
+    if not isinstance(doc, dict) or not all(isinstance(v, dict) for v in doc.values()):
+        raise ConfigError(f"QALQAN_RULE_PARAMS: {path} must map each pack to its parameters")
+    return doc
 
 
 def _int_env(name: str, default: int) -> int:

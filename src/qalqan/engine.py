@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -28,6 +29,7 @@ from .models import NoModel, Scorer
 from .policy import HoldPolicy, ModelPolicy, decide_action, is_allowed, make_hold
 from .privacy import Tokenizer
 from .rules.ruleset import RuleSet, load_packs
+from .rules.scope import scope
 from .seen import SeenIds
 from .store import Record, open_record
 from .store.base import Batch, ListRow, Row
@@ -35,8 +37,6 @@ from .store.base import Batch, ListRow, Row
 __all__ = ["Engine", "Outcome", "EventError", "DEFAULT_PACKS"]
 
 DEFAULT_PACKS = ["od2506", "kz", "core"]
-LIST_NAMES = ("recipient_lists", "customer_lists", "card_lists", "device_lists")
-RULE_SCOPE_EXTRA = {*LIST_NAMES, "art8_action"}
 
 _encode = msgspec.json.encode
 _RECENT_MAX = 500_000
@@ -72,8 +72,7 @@ class Engine:
         self.tokenizer = Tokenizer(settings.key)
         self.money = Money(settings.fx)
         self.feature_set = definitions.load()
-        scope = set(definitions.VIEW_NAMES) | set(self.feature_set.names) | RULE_SCOPE_EXTRA
-        self.rules = rules or load_packs(DEFAULT_PACKS, scope)
+        self.rules = rules or self.load_rules()
         self.model: Scorer = model or NoModel()
         self.hold_policy = HoldPolicy()
         self.model_policy = ModelPolicy()
@@ -92,15 +91,30 @@ class Engine:
         self.seq = 0
         self.restored = self._restore()
 
-    def _new_features(self) -> OnlineFeatures:
-        """Money movements read what their rules and the model read; context events only what
-        their filters need: a feature nobody reads is not computed on the hot path."""
+    def load_rules(self, directory: Path | None = None, packs: list[str] | None = None) -> RuleSet:
+        """Compiles a rule set against this engine's features (refused whole if any rule is bad)."""
+        names = packs if packs is not None else (None if directory else DEFAULT_PACKS)
+        return load_packs(names, scope(self.feature_set), directory, self.settings.rule_params)
+
+    def reload_rules(self, directory: Path | None = None, packs: list[str] | None = None) -> str:
+        """Swaps in a new rule set between two events: a request is decided wholly by the old
+        set or wholly by the new one. Returns the new version."""
+        rules = self.load_rules(directory, packs)
+        self.rules = rules
+        self.features.replan(self._needs())
+        return rules.version
+
+    def _needs(self) -> dict[str, set[str]]:
         wanted = self.model.features
-        needs = {
+        return {
             t: self.rules.names_for(t) | (set(self.feature_set.names) if wanted is None else set(wanted))
             for t in MONEY_TYPES
         }
-        return OnlineFeatures(self.feature_set, needs)
+
+    def _new_features(self) -> OnlineFeatures:
+        """Money movements read what their rules and the model read; context events only what
+        their filters need: a feature nobody reads is not computed on the hot path."""
+        return OnlineFeatures(self.feature_set, self._needs())
 
     @property
     def pending(self) -> int:
@@ -142,7 +156,7 @@ class Engine:
             self._enrich(v)
             self.features.read(v, v)
             v["art8_action"] = _art8_action(v)
-            hits, _shadow = self.rules.evaluate(etype, v)
+            hits, shadow = self.rules.evaluate(etype, v)
             score, model_reasons = self.model.score_one(v)
             allowed = is_allowed(v["recipient_lists"], v["customer_lists"])
             action, reasons = decide_action(hits + model_reasons, score, allowed, self.model_policy)
@@ -153,6 +167,7 @@ class Engine:
                 reasons=reasons,
                 hold=make_hold(event.ts, self.hold_policy) if action == "hold" else None,
                 versions=self.versions,
+                shadow=shadow or None,
                 latency_ms=round((time.perf_counter_ns() - t0) / 1e6, 4),
             )
             decision_json = _encode(decision)

@@ -226,6 +226,8 @@ class Decision(Struct, omit_defaults=True):
     reasons: list[Reason]
     hold: Hold | None = None
     versions: dict[str, str] = field(default_factory=dict)
+    # Rules in shadow mode that would have hit: recorded, never acted on.
+    shadow: list[Reason] | None = None
     fallback: str | None = None
     latency_ms: float = 0.0
 

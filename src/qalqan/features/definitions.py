@@ -62,7 +62,7 @@ class FeatureSpec:
     entity: str
     on: frozenset[str]
     read: tuple[str, ...]
-    windows: tuple[str, ...] = ()  # as written: "1h", "24h", "180d"
+    windows: tuple[str, ...] = ()  # as named in outputs: "1h", "24h", "180d", "lt24h"
     windows_us: tuple[int, ...] = ()
     aggs: tuple[str, ...] = ()
     distinct: str | None = None
@@ -143,8 +143,14 @@ def _spec(raw: Any, where: str) -> FeatureSpec:
         windows = raw.get("windows")
         if not isinstance(windows, list) or not windows:
             raise DefinitionError(f"{where}: `windows` must list durations, e.g. [1h, 24h]")
-        spec.windows = tuple(str(w).replace(" ", "") for w in windows)
-        spec.windows_us = tuple(parse_duration(w, where) for w in spec.windows)
+        written = [str(w).replace(" ", "") for w in windows]
+        # "24h" is [ts - 24 h, ts]: "within 24 hours" includes an event exactly 24 h earlier.
+        # "<24h" is (ts - 24 h, ts], for "less than 24 hours before" (ОД-2506 1.12): on integer
+        # microseconds that is the closed window one microsecond shorter.
+        spec.windows = tuple(f"lt{w[1:]}" if w.startswith("<") else w for w in written)
+        spec.windows_us = tuple(
+            parse_duration(w[1:], where) - 1 if w.startswith("<") else parse_duration(w, where) for w in written
+        )
         if list(spec.windows_us) != sorted(set(spec.windows_us)):
             raise DefinitionError(f"{where}: `windows` must be distinct and from shortest to longest")
         spec.aggs = tuple(raw.get("aggs") or ("count",))

@@ -147,8 +147,13 @@ class OnlineFeatures:
         for i, s in enumerate(fs.specs):
             for t in s.on:
                 self._by_type.setdefault(t, []).append((i, s))
+        self.replan(needs)
+
+    def replan(self, needs: dict[str, set[str]] | None) -> None:
+        """Chooses what each event type reads (again, when the rules that read change)."""
         from ..rules.expr import Compiler
 
+        fs = self.fs
         probe = Compiler(())
         filter_needs: dict[str, set[str]] = {}
         for s in fs.specs:

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import ast
 import operator
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+
+from .types import ANY, BOOL, NUMBER, T, TypeChecker
 
 Ctx = dict[str, Any]
 Fn = Callable[[Ctx], Any]
@@ -92,11 +94,39 @@ def _cmp(op: ast.cmpop, left: Fn, right: Fn) -> Fn:
     return order
 
 
-class Compiler:
-    """Compiles expressions against a fixed set of names (the scope)."""
+def _type_of_constant(value: Any) -> T:
+    if isinstance(value, bool):
+        return BOOL
+    if isinstance(value, (int, float)):
+        return NUMBER
+    if isinstance(value, str):
+        return T("text", frozenset({value}))
+    if isinstance(value, Typed):
+        return value.type
+    return ANY
 
-    def __init__(self, names: Collection[str]) -> None:
-        self.names = frozenset(names)
+
+class Typed:
+    """A parameter value with a unit (rub(200000), hours(48)), folded at load time."""
+
+    def __init__(self, value: Any, type: T) -> None:
+        self.value, self.type = value, type
+
+
+class Compiler:
+    """Compiles expressions against a fixed set of names (the scope).
+
+    ``names`` maps each name to its type (rules/types.py) — or is a plain collection of names,
+    untyped. ``constants`` are names bound at load time (a pack's parameters): they are folded
+    into the closures, so a parameter costs nothing per event.
+    """
+
+    def __init__(self, names: Collection[str] | Mapping[str, T], constants: Mapping[str, Any] | None = None) -> None:
+        self.types: dict[str, T] = dict(names) if isinstance(names, Mapping) else {n: ANY for n in names}
+        self.constants = dict(constants or {})
+        for name, value in self.constants.items():
+            self.types[name] = _type_of_constant(value)
+        self.names = frozenset(self.types)
 
     def compile(self, source: str, where: str = "<expr>") -> Fn:
         try:
@@ -104,6 +134,10 @@ class Compiler:
         except SyntaxError as exc:
             raise ExprError(where, f"syntax error: {exc.msg} in {source!r}") from None
         self._where = where
+        for n in ast.walk(tree):
+            if isinstance(n, ast.Name) and n.id not in self.names and n.id not in CONSTANT_FUNCS:
+                raise self._fail(n, f"unknown name {n.id!r}")
+        TypeChecker(self.types, self._fail).check(tree.body)
         return self._node(tree.body)
 
     def names_used(self, source: str) -> set[str]:
@@ -147,6 +181,11 @@ class Compiler:
         if isinstance(node, ast.Name):
             if node.id not in self.names:
                 raise self._fail(node, f"unknown name {node.id!r}")
+            if node.id in self.constants:
+                const = self.constants[node.id]
+                if isinstance(const, Typed):
+                    const = const.value
+                return lambda c: const
             key = node.id
             return lambda c: c.get(key)
         if isinstance(node, ast.BoolOp):

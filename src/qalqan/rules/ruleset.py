@@ -17,16 +17,19 @@ reason template is checked at load time; the error names the file and the rule's
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import string
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from ..events import Reason
-from .expr import Compiler, ExprError, Fn
+from .expr import Compiler, ExprError, Fn, Typed
+from .types import ANY, FUNC_TYPES, T
 
 PACKS_DIR = Path(__file__).with_name("packs")
 ACTIONS = ("approve", "challenge", "review", "hold", "decline")
@@ -63,6 +66,7 @@ class Rule:
     mode: str
     source: str
     names: frozenset[str] = frozenset()
+    constants: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -78,7 +82,8 @@ class RuleSet:
         for r in self._by_type.get(etype, ()):
             if r.when(ctx):
                 action = ctx["art8_action"] if r.action == "art8" else r.action
-                reason = Reason(code=r.code, source="rule", text=_FMT.vformat(r.reason, (), _Safe(ctx)), action=action)
+                reason = Reason(code=r.code, source="rule", text=_FMT.vformat(r.reason, (), _Safe(ctx, r.constants)),
+                                action=action)
                 (hits if r.mode == "enforce" else shadow).append(reason)
         return hits, shadow
 
@@ -94,29 +99,45 @@ class RuleSet:
 
 
 class _Safe(dict):  # type: ignore[type-arg]
-    def __init__(self, ctx: dict[str, Any]) -> None:
+    def __init__(self, ctx: dict[str, Any], constants: Mapping[str, Any]) -> None:
         super().__init__()
         self.ctx = ctx
+        self.constants = constants
 
     def __missing__(self, key: str) -> Any:
+        if key in self.constants:
+            value = self.constants[key]
+            return value.value if isinstance(value, Typed) else value
         return self.ctx.get(key)
 
 
-def load_packs(names: list[str] | None, scope: set[str], directory: Path | None = None) -> RuleSet:
-    """Loads packs by name from ``directory`` (default: the built-in packs), or every pack there."""
+def load_packs(
+    names: list[str] | None,
+    scope: Mapping[str, T] | set[str],
+    directory: Path | None = None,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+) -> RuleSet:
+    """Loads packs by name from ``directory`` (default: the built-in packs), or every pack there.
+
+    ``params`` overrides a pack's parameters: ``{"od2506": {"reading_1_10": "press"}}``; the
+    overrides are part of the rule set's version.
+    """
     directory = Path(directory) if directory else PACKS_DIR
     if not directory.is_dir():
         raise RuleError(f"{directory}: not a directory of rule packs")
     files = sorted(directory.glob("*.yaml")) if names is None else [directory / f"{n}.yaml" for n in names]
-    compiler = Compiler(scope)
     rules: list[Rule] = []
     digest = hashlib.sha256()
+    params = params or {}
     for path in files:
         if not path.exists():
             raise RuleError(f"{path}: no such rule pack")
         text = path.read_text()
         digest.update(path.name.encode() + b"\0" + text.encode() + b"\0")
-        rules.extend(_load_pack(path, text, compiler, scope))
+        override = dict(params.get(path.stem, {}))
+        if override:
+            digest.update(repr(sorted(override.items())).encode())
+        rules.extend(_load_pack(path, text, scope, override))
     codes = [r.code for r in rules]
     dup = {c for c in codes if codes.count(c) > 1}
     if dup:
@@ -132,12 +153,47 @@ def _line_of(text: str, rule_id: str) -> int:
     return 0
 
 
-def _load_pack(path: Path, text: str, compiler: Compiler, scope: set[str]) -> list[Rule]:
+def _params(path: Path, declared: Any, override: dict[str, Any], scope: Mapping[str, T] | set[str]) -> dict[str, Any]:
+    """A pack's parameters: plain values, or constants with a unit written as in rules."""
+    if declared is None:
+        declared = {}
+    if not isinstance(declared, dict):
+        raise RuleError(f"{path}: `params` must be a mapping of name to value")
+    unknown = set(override) - set(declared)
+    if unknown:
+        raise RuleError(f"{path}: no such parameters {sorted(unknown)}; the pack declares {sorted(declared)}")
+    out: dict[str, Any] = {}
+    unit_compiler = Compiler(())
+    for name, default in declared.items():
+        if name in scope:
+            raise RuleError(f"{path}: parameter {name!r} shadows a feature or event field")
+        value = override.get(name, default)
+        if isinstance(value, dict) and "choices" in value:  # {default: x, choices: [...]}
+            choices = value["choices"]
+            value = override.get(name, value.get("default"))
+            if value not in choices:
+                raise RuleError(f"{path}: parameter {name} = {value!r}; choose one of {choices}")
+        if isinstance(value, str) and "(" in value:
+            try:
+                tree = ast.parse(value, mode="eval").body
+                unit_compiler._where = f"{path}: parameter {name}"
+                folded = unit_compiler._const(tree)
+            except (SyntaxError, ExprError) as exc:
+                raise RuleError(f"{path}: parameter {name}: {exc}") from None
+            fname = tree.func.id if isinstance(tree, ast.Call) and isinstance(tree.func, ast.Name) else ""
+            value = Typed(folded, FUNC_TYPES.get(fname, ANY))
+        out[name] = value
+    return out
+
+
+def _load_pack(path: Path, text: str, scope: Mapping[str, T] | set[str], override: dict[str, Any]) -> list[Rule]:
     try:
         doc = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         raise RuleError(f"{path}: not valid YAML: {exc}") from None
     pack = doc.get("pack") or path.stem
+    constants = _params(path, doc.get("params"), override, scope)
+    compiler = Compiler(scope, constants)
     out: list[Rule] = []
     for raw in doc.get("rules") or []:
         rid = str(raw.get("id", "?"))
@@ -158,11 +214,11 @@ def _load_pack(path: Path, text: str, compiler: Compiler, scope: set[str]) -> li
         if not on <= MONEY_EVENT_TYPES:
             raise RuleError(f"{where}: rules apply to money movements only, not {sorted(on - MONEY_EVENT_TYPES)}")
         reason = raw.get("reason") or raw.get("description") or f"{pack}.{rid}"
-        names = set(compiler.names_used(str(raw["when"])))
+        names = set(compiler.names_used(str(raw["when"]))) - set(constants)
         for _, fname, _, conv in string.Formatter().parse(reason):
             if fname:
                 names.add(fname)
-            if fname and fname not in scope:
+            if fname and fname not in compiler.names:
                 raise RuleError(f"{where}: the reason refers to unknown name {fname!r}")
             if conv not in (None, "m", "h", "r", "s"):
                 raise RuleError(f"{where}: unknown conversion !{conv} in the reason")
@@ -171,5 +227,5 @@ def _load_pack(path: Path, text: str, compiler: Compiler, scope: set[str]) -> li
         except ExprError as exc:
             raise RuleError(str(exc)) from None
         out.append(Rule(f"{pack}.{rid}", raw.get("description", ""), on, when, action, reason, mode, str(path),
-                        frozenset(names)))
+                        frozenset(names), constants))
     return out
