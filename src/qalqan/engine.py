@@ -36,7 +36,7 @@ from .store.base import Batch, ListRow, Row
 
 __all__ = ["Engine", "Outcome", "EventError", "DEFAULT_PACKS"]
 
-DEFAULT_PACKS = ["od2506", "kz", "core"]
+DEFAULT_PACKS = ["od2506", "od1765", "kz", "cnp", "ato", "marketplace", "mules"]
 
 _encode = msgspec.json.encode
 _RECENT_MAX = 500_000
@@ -56,6 +56,19 @@ def _art8_action(v: dict[str, Any]) -> str:
     if v["type"] == "transfer" and v["rail"] not in ("sbp", "card2card"):
         return "hold"
     return "decline"
+
+
+_NO_CODES: frozenset[str] = frozenset()
+
+
+def _decision_view(v: dict[str, Any], decision: Decision | None) -> None:
+    """What was decided becomes part of the event as the state sees it: features may count
+    refused withdrawals or remember a restriction's start (ОД-1765)."""
+    if decision is None:
+        v["action"], v["reason_codes"] = None, _NO_CODES
+    else:
+        v["action"] = decision.action
+        v["reason_codes"] = frozenset(r.code for r in decision.reasons)
 
 
 class Engine:
@@ -173,6 +186,7 @@ class Engine:
             decision_json = _encode(decision)
         else:
             self.features.read(v, v)
+        _decision_view(v, decision)
         self._fold(event, v)
         self.seq += 1
         self.record.append(
@@ -292,6 +306,7 @@ class Engine:
             event = decode_event(row.body)
             v = event_view(event, self.money)
             self.features.read(v, v)
+            _decision_view(v, msgspec.json.decode(row.decision, type=Decision) if row.decision else None)
             self.seq = row.seq - 1
             self._fold_restored(event, v)
             self.seq = row.seq

@@ -17,7 +17,9 @@ from .lists import ALLOW_LIST
 SEVERITY = {"approve": 0, "challenge": 1, "review": 2, "hold": 3, "decline": 4}
 ACTIONS = tuple(SEVERITY)
 # Reasons an allow-list entry never overrides: the regulators' databases (ОД-2506 1.1, 1.2, 1.5, 1.8).
-REGULATOR_CODES = frozenset({"od2506.1.1", "od2506.1.2", "od2506.1.5", "od2506.1.8", "kz.antifraud_center"})
+REGULATOR_CODES = frozenset(
+    {"od2506.1.1", "od2506.1.2", "od2506.1.5", "od2506.1.8", "kz.antifraud_center", "od1765.drop_limit"}
+)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ not "more than 200,000"), and arithmetic with ``None`` gives ``None``.
 from __future__ import annotations
 
 import ast
+import copy
 import operator
 from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
@@ -127,13 +128,32 @@ class Compiler:
         for name, value in self.constants.items():
             self.types[name] = _type_of_constant(value)
         self.names = frozenset(self.types)
+        self.macros: dict[str, ast.expr] = {}
 
-    def compile(self, source: str, where: str = "<expr>") -> Fn:
+    def define(self, name: str, source: str, where: str) -> None:
+        """A named sub-expression (a pack's `let`), written once and used by several rules."""
+        if name in self.names or name in self.macros:
+            raise ExprError(where, f"{name!r} is already a name")
+        self.macros[name] = self._parse(source, where)
+
+    def _parse(self, source: str, where: str) -> ast.expr:
         try:
             tree = ast.parse(source.strip(), mode="eval")
         except SyntaxError as exc:
             raise ExprError(where, f"syntax error: {exc.msg} in {source!r}") from None
+        macros = self.macros
+
+        class Expand(ast.NodeTransformer):
+            def visit_Name(self, node: ast.Name) -> ast.AST:
+                if node.id in macros:
+                    return copy.deepcopy(macros[node.id])
+                return node
+
+        return Expand().visit(tree).body
+
+    def compile(self, source: str, where: str = "<expr>") -> Fn:
         self._where = where
+        tree = ast.Expression(self._parse(source, where))
         for n in ast.walk(tree):
             if isinstance(n, ast.Name) and n.id not in self.names and n.id not in CONSTANT_FUNCS:
                 raise self._fail(n, f"unknown name {n.id!r}")
@@ -141,7 +161,7 @@ class Compiler:
         return self._node(tree.body)
 
     def names_used(self, source: str) -> set[str]:
-        tree = ast.parse(source.strip(), mode="eval")
+        tree = self._parse(source, "<expr>")
         return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id not in CONSTANT_FUNCS}
 
     def _fail(self, node: ast.AST, problem: str) -> ExprError:

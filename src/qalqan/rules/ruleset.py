@@ -1,6 +1,8 @@
 """Rule packs: files of rules, compiled once, evaluated on every money movement.
 
-A pack is a YAML file (``rules/packs/<pack>.yaml``) with rules of the form::
+A pack is a YAML file (``rules/packs/<pack>.yaml``): ``params`` (named constants a bank may
+override, e.g. the ATM exchange-time norm), ``let`` (named sub-expressions several rules share)
+and rules of the form::
 
     - id: "1.12"                       # reason code <pack>.<id>
       description: ...                 # what the regulation says, for a reader to check
@@ -194,6 +196,16 @@ def _load_pack(path: Path, text: str, scope: Mapping[str, T] | set[str], overrid
     pack = doc.get("pack") or path.stem
     constants = _params(path, doc.get("params"), override, scope)
     compiler = Compiler(scope, constants)
+    lets = doc.get("let") or {}
+    if not isinstance(lets, dict):
+        raise RuleError(f"{path}: `let` must map names to expressions")
+    for name, source in lets.items():
+        try:
+            compiler.define(str(name), str(source), f"{path}: let {name}")
+            # Compiling checks names and types now, with the file and the name in the error.
+            compiler.compile(str(source), f"{path}: let {name}")
+        except ExprError as exc:
+            raise RuleError(str(exc)) from None
     out: list[Rule] = []
     for raw in doc.get("rules") or []:
         rid = str(raw.get("id", "?"))

@@ -23,6 +23,8 @@ _DERIVED: dict[str, T] = {
     "suspicious_link": BOOL,
     "infra_level": T("text", frozenset({"low", "medium", "high"})),
     "art8_action": T("text", ACTIONS),
+    "action": T("text", ACTIONS),
+    "reason_codes": SET,
     "amount": NUMBER,
     "price": NUMBER,
     "extra": ANY,

@@ -133,6 +133,8 @@ class TypeChecker:
         if fa == "text" or fb == "text" or fa == "set" or fb == "set":
             raise self.fail(node, bad)
         if isinstance(node.op, (ast.Add, ast.Sub)):
+            if fa == fb == "bool":  # counting conditions: (a > x) + (b < y) >= 2
+                return NUMBER
             if fa == fb:
                 return DURATION if (fa == "time" and isinstance(node.op, ast.Sub)) else a
             if {fa, fb} == {"time", "duration"}:
