@@ -154,7 +154,10 @@ class Compiler:
     def compile(self, source: str, where: str = "<expr>") -> Fn:
         self._where = where
         tree = ast.Expression(self._parse(source, where))
+        called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
         for n in ast.walk(tree):
+            if isinstance(n, ast.Name) and id(n) in called and n.id not in CONSTANT_FUNCS:
+                raise self._fail(n, f"unknown function {n.id!r}; allowed: {sorted(CONSTANT_FUNCS)}")
             if isinstance(n, ast.Name) and n.id not in self.names and n.id not in CONSTANT_FUNCS:
                 raise self._fail(n, f"unknown name {n.id!r}")
         TypeChecker(self.types, self._fail).check(tree.body)

@@ -226,6 +226,10 @@ def _load_pack(path: Path, text: str, scope: Mapping[str, T] | set[str], overrid
         if not on <= MONEY_EVENT_TYPES:
             raise RuleError(f"{where}: rules apply to money movements only, not {sorted(on - MONEY_EVENT_TYPES)}")
         reason = raw.get("reason") or raw.get("description") or f"{pack}.{rid}"
+        try:
+            when = compiler.compile(str(raw["when"]), where)
+        except ExprError as exc:
+            raise RuleError(str(exc)) from None
         names = set(compiler.names_used(str(raw["when"]))) - set(constants)
         for _, fname, _, conv in string.Formatter().parse(reason):
             if fname:
@@ -234,10 +238,6 @@ def _load_pack(path: Path, text: str, scope: Mapping[str, T] | set[str], overrid
                 raise RuleError(f"{where}: the reason refers to unknown name {fname!r}")
             if conv not in (None, "m", "h", "r", "s"):
                 raise RuleError(f"{where}: unknown conversion !{conv} in the reason")
-        try:
-            when = compiler.compile(str(raw["when"]), where)
-        except ExprError as exc:
-            raise RuleError(str(exc)) from None
         out.append(Rule(f"{pack}.{rid}", raw.get("description", ""), on, when, action, reason, mode, str(path),
                         frozenset(names), constants))
     return out
