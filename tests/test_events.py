@@ -19,6 +19,7 @@ ALL_TYPES = {
     "message": ev("message", to_customer_id="C2", text="your parcel: https://kaspi-dostavka.top/pay"),
     "label": ev("label", target_event_id="x", label="fraud"),
     "intel": ev("intel", customer_id="regulator", list="cbr_fincert", entity="account", value="4081", op="add"),
+    "hold_response": ev("hold_response", target_event_id="e1", response="confirm"),  # qalqan's extension
 }
 
 

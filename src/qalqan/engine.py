@@ -13,20 +13,31 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
 from .config import Settings
-from .events import MONEY_TYPES, Decision, Event, EventError, decode_event, ts_to_us
+from .events import (
+    MONEY_TYPES,
+    Decision,
+    Event,
+    EventError,
+    Hold,
+    HoldResponse,
+    Reason,
+    decode_event,
+    ts_to_us,
+)
 from .features import definitions
 from .features.online import OnlineFeatures
 from .features.view import Money, event_view
+from .holds import HoldBook, HoldPolicy
 from .lists import ListIndex
 from .models import NoModel, Scorer
-from .policy import HoldPolicy, ModelPolicy, decide_action, is_allowed, make_hold
+from .policy import ModelPolicy, decide_action, is_allowed
 from .privacy import Tokenizer
 from .rules.ruleset import RuleSet, load_packs
 from .rules.scope import scope
@@ -65,10 +76,11 @@ def _decision_view(v: dict[str, Any], decision: Decision | None) -> None:
     """What was decided becomes part of the event as the state sees it: features may count
     refused withdrawals or remember a restriction's start (ОД-1765)."""
     if decision is None:
-        v["action"], v["reason_codes"] = None, _NO_CODES
+        v["action"], v["reason_codes"], v["hold_kind"] = None, _NO_CODES, None
     else:
         v["action"] = decision.action
         v["reason_codes"] = frozenset(r.code for r in decision.reasons)
+        v["hold_kind"] = decision.hold.kind if decision.hold else None
 
 
 class Engine:
@@ -94,6 +106,7 @@ class Engine:
         self._versions: dict[str, str] = {}
         self.features = self._new_features()
         self.lists = ListIndex()
+        self.holds = HoldBook(self.hold_policy)
         self.seen = SeenIds()
         self._recent: dict[str, bytes | None] = {}
         self._pending = 0
@@ -119,10 +132,12 @@ class Engine:
 
     def _needs(self) -> dict[str, set[str]]:
         wanted = self.model.features
-        return {
+        needs = {
             t: self.rules.names_for(t) | (set(self.feature_set.names) if wanted is None else set(wanted))
             for t in MONEY_TYPES
         }
+        needs["transfer"].add("since_trusted_person")  # a hold asks the trusted person, if named
+        return needs
 
     def _new_features(self) -> OnlineFeatures:
         """Money movements read what their rules and the model read; context events only what
@@ -150,7 +165,36 @@ class Engine:
         event = decode_event(data)
         return self.decide_event(event, t0)
 
-    def decide_event(self, event: Event, t0: int | None = None) -> Outcome:
+    # --- answers to holds (the API and the CLI call these) ------------------------------------
+    def answer_hold(self, target: str, response: str, by: str = "client", ts: str | None = None) -> Outcome:
+        """The client's (or trusted person's) answer, as an event: idempotent per answer."""
+        when = ts or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        body = {"type": "hold_response", "event_id": f"hold:{target}:{response}:{by}", "ts": when,
+                "customer_id": "-", "target_event_id": target, "response": response, "by": by}
+        event = msgspec.convert(body, HoldResponse, strict=False)
+        held = self.holds.holds.get(target)
+        if held is None:
+            raise EventError("target_event_id", f"no hold on event {target!r}")
+        event.customer_id = held.customer  # already a token: the answer comes from the hold's client
+        return self.decide_event(event, protected=True)
+
+    def repeat_hold(self, target: str, ts: str | None = None) -> Outcome:
+        """The client repeats a suspended order with the same details (art. 8)."""
+        body = self._stored_body(target)
+        if body is None or target not in self.holds.holds:
+            raise EventError("target_event_id", f"no hold on event {target!r}")
+        original = msgspec.json.decode(body)
+        original["event_id"] = f"{target}:repeat"
+        original["ts"] = ts or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return self.decide_event(decode_event(msgspec.json.encode(original)), protected=True)
+
+    def _stored_body(self, event_id: str) -> bytes | None:
+        for row in self.record.buffered():
+            if row.event_id == event_id:
+                return row.body
+        return self.record.event_body(event_id)
+
+    def decide_event(self, event: Event, t0: int | None = None, protected: bool = False) -> Outcome:
         t0 = t0 or time.perf_counter_ns()
         eid = event.event_id
         etype: str = event.__struct_config__.tag  # type: ignore[union-attr,assignment]
@@ -160,8 +204,10 @@ class Engine:
             decision = msgspec.json.decode(decision_json, type=Decision) if decision_json else None
             return Outcome(eid, etype, decision, decision_json, duplicate=True)
 
-        self.tokenizer.protect(event)
+        if not protected:  # events rebuilt from the record carry tokens already
+            self.tokenizer.protect(event)
         v = event_view(event, self.money)
+        self._advance(v["ts_us"])
         money = etype in MONEY_TYPES
         decision: Decision | None = None
         decision_json: bytes | None = None
@@ -173,12 +219,14 @@ class Engine:
             score, model_reasons = self.model.score_one(v)
             allowed = is_allowed(v["recipient_lists"], v["customer_lists"])
             action, reasons = decide_action(hits + model_reasons, score, allowed, self.model_policy)
+            if etype == "transfer" and v["direction"] == "out":
+                action = self._repeat(v, action, reasons)
             decision = Decision(
                 event_id=eid,
                 action=action,  # type: ignore[arg-type]
                 score=round(score, 6),
                 reasons=reasons,
-                hold=make_hold(event.ts, self.hold_policy) if action == "hold" else None,
+                hold=self._hold_terms(v, reasons) if action == "hold" else None,
                 versions=self.versions,
                 shadow=shadow or None,
                 latency_ms=round((time.perf_counter_ns() - t0) / 1e6, 4),
@@ -199,6 +247,32 @@ class Engine:
         if self.auto_commit and self._pending >= self.settings.commit_every:
             self.commit()
         return Outcome(eid, etype, decision, decision_json)
+
+    # --- holds (161-FZ art. 8) -----------------------------------------------------------------
+    def _advance(self, ts_us: int) -> None:
+        """Applies the holds' deadlines up to this event's time, before deciding it."""
+        for n in self.holds.advance(ts_us):
+            self.record.append_outbox((n.ts_us, n.customer, n.event_id, n.kind, n.text))
+
+    def _repeat(self, v: dict[str, Any], action: str, reasons: list[Reason]) -> str:
+        """Repeating a suspended order with the same details confirms it (art. 8): it executes,
+        or, with the recipient in the FinCERT database, waits a 2-day cooling-off."""
+        orig = self.holds.repeated(v["customer_id"], v["to_account"], v.get("amount_base"))
+        if orig is None:
+            return action
+        new = "hold" if "cbr_fincert" in v["recipient_lists"] else "approve"
+        reasons.append(Reason(code="art8.repeat", source="hold", action=new,
+                              text=f"repeats the suspended order {orig}: confirmed by the client"))
+        return new
+
+    def _hold_terms(self, v: dict[str, Any], reasons: list[Reason]) -> Hold:
+        ts = v["ts_us"]
+        if any(r.code == "art8.repeat" and r.action == "hold" for r in reasons):
+            return self.holds.cooling_hold(ts)
+        holding = [r for r in reasons if r.action == "hold"]
+        kind = "kz" if holding and all(r.code.startswith("kz.") for r in holding) else "art8"
+        trusted = kind == "art8" and v.get("since_trusted_person") is not None
+        return self.holds.hold_of(ts, kind, trusted)
 
     def _seen(self, eid: str, ts: datetime) -> tuple[bool, bytes | None] | None:
         if eid in self._recent:  # decided since the last commit (or recently)
@@ -223,7 +297,26 @@ class Engine:
 
     def _fold(self, event: Event, v: dict[str, Any]) -> None:
         """Folds an event into the state: the same code live and when rebuilding after a restart."""
-        if v["type"] == "intel":
+        etype, ts = v["type"], v["ts_us"]
+        notices = []
+        if etype == "hold_response":
+            held = self.holds.holds.get(v["target_event_id"])
+            db_hit = held is not None and "cbr_fincert" in self.lists.lists_of("account", held.to_account, ts)
+            notices += self.holds.respond(v["target_event_id"], v["response"], v["by"], ts, db_hit)
+        elif "art8.repeat" in v["reason_codes"]:
+            orig = self.holds.repeated(v["customer_id"], v["to_account"], v.get("amount_base"))
+            if orig is not None:
+                notices += self.holds.replaced(orig, v["event_id"], ts)
+        hold_kind = v.get("hold_kind")
+        if hold_kind:
+            notices += self.holds.start(
+                v["event_id"], v["customer_id"], ts, "kz" if hold_kind == "kz_block" else "art8",
+                hold_kind.endswith("trusted"), v.get("to_account"), v.get("amount_base"),
+                cooling=hold_kind.endswith("cooling_off"),
+            )
+        for n in notices:
+            self.record.append_outbox((n.ts_us, n.customer, n.event_id, n.kind, n.text))
+        if etype == "intel":
             expires = v["expires_at"]
             exp_us = None if expires is None else int(expires.timestamp() * 1_000_000)
             self.lists.apply(v["list"], v["entity"], v["value"], v["op"], exp_us)
@@ -270,7 +363,9 @@ class Engine:
     def checkpoint(self) -> None:
         """Buffers a snapshot of the state as of the last decided event; it is written with the
         events up to it, in the same transaction (the next ``commit``)."""
-        blob = msgspec.msgpack.encode({"features": self.features.dump(), "lists": self.lists.dump()})
+        blob = msgspec.msgpack.encode(
+            {"features": self.features.dump(), "lists": self.lists.dump(), "holds": self.holds.dump()}
+        )
         self.record.save_snapshot(self.seq, blob)
         self._since_snapshot = 0
 
@@ -283,6 +378,7 @@ class Engine:
     # --- restart ----------------------------------------------------------------------------
     def _reset_state(self) -> None:
         self.features = self._new_features()
+        self.holds = HoldBook(self.hold_policy)
         self.lists = ListIndex()
         self.seq = 0
 
@@ -295,6 +391,7 @@ class Engine:
             doc = msgspec.msgpack.decode(blob)
             if self.features.load(doc["features"]):
                 self.lists.load(doc["lists"])
+                self.holds.load(doc["holds"])
                 after = seq
             else:
                 self._reset_state()
@@ -305,6 +402,7 @@ class Engine:
         for row in self.record.rows_after(after):
             event = decode_event(row.body)
             v = event_view(event, self.money)
+            self._advance(v["ts_us"])
             self.features.read(v, v)
             _decision_view(v, msgspec.json.decode(row.decision, type=Decision) if row.decision else None)
             self.seq = row.seq - 1

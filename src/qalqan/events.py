@@ -195,10 +195,22 @@ class Intel(_Envelope, tag="intel", kw_only=True):
     expires_at: Ts | None = None
 
 
-Event = Union[Payment, Transfer, Atm, Login, ProfileChange, DeviceSignal, CommsSignal, Listing, Message, Label, Intel]
+class HoldResponse(_Envelope, tag="hold_response", kw_only=True):
+    """qalqan's extension of the contract: the client (or the trusted person) answers a hold."""
+
+    target_event_id: Id
+    response: Literal["confirm", "reject"]
+    by: Literal["client", "trusted_person"] = "client"
+
+
+Event = Union[
+    Payment, Transfer, Atm, Login, ProfileChange, DeviceSignal, CommsSignal, Listing, Message, Label, Intel,
+    HoldResponse,
+]
 EVENT_TYPES: dict[str, type[Struct]] = {
     cls.__struct_config__.tag: cls  # type: ignore[misc]
-    for cls in (Payment, Transfer, Atm, Login, ProfileChange, DeviceSignal, CommsSignal, Listing, Message, Label, Intel)
+    for cls in (Payment, Transfer, Atm, Login, ProfileChange, DeviceSignal, CommsSignal, Listing, Message, Label, Intel,
+                HoldResponse)
 }
 MONEY_TYPES = frozenset({"payment", "transfer", "atm"})
 _FIELDS = {name: set(cls.__struct_fields__) | {"type"} for name, cls in EVENT_TYPES.items()}

@@ -2,16 +2,14 @@
 
 The strictest action among all reasons wins (approve < challenge < review < hold < decline).
 An `allow` list entry softens only the engine's own judgement: a regulator's database hit keeps
-its action. A hold follows 161-FZ art. 8: suspended for 2 days, the client confirms no later than
-the end of the next day; the periods are configuration.
+its action. What a hold means and how long it lasts is holds.py.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 
-from .events import Hold, Reason
+from .events import Reason
 from .lists import ALLOW_LIST
 
 SEVERITY = {"approve": 0, "challenge": 1, "review": 2, "hold": 3, "decline": 4}
@@ -20,12 +18,6 @@ ACTIONS = tuple(SEVERITY)
 REGULATOR_CODES = frozenset(
     {"od2506.1.1", "od2506.1.2", "od2506.1.5", "od2506.1.8", "kz.antifraud_center", "od1765.drop_limit"}
 )
-
-
-@dataclass(frozen=True)
-class HoldPolicy:
-    suspend_days: int = 2
-    confirm_days: int = 1  # confirm no later than the end of the day after the suspension
 
 
 @dataclass(frozen=True)
@@ -58,15 +50,6 @@ def decide_action(
         reasons.append(Reason(code="list.allow", source="list", text="allow-listed: only regulator hits apply"))
         return strictest(binding), reasons
     return strictest(reasons), reasons
-
-
-def make_hold(ts: datetime, policy: HoldPolicy) -> Hold:
-    ts = ts.astimezone(UTC)
-    until = ts + timedelta(days=policy.suspend_days)
-    day_end = datetime(ts.year, ts.month, ts.day, 23, 59, 59, tzinfo=UTC)
-    confirm_by = day_end + timedelta(days=policy.confirm_days)
-    fmt = "%Y-%m-%dT%H:%M:%SZ"
-    return Hold(until=until.strftime(fmt), confirm_by=confirm_by.strftime(fmt))
 
 
 def is_allowed(*list_sets: frozenset[str]) -> bool:

@@ -35,6 +35,7 @@ _PII_FIELDS: dict[str, tuple[str, ...]] = {
     "message": ("to_customer_id",),
     "label": (),
     "intel": ("value",),
+    "hold_response": (),
 }
 _TEXT_FIELDS = {"listing": ("title", "text"), "message": ("text",)}
 

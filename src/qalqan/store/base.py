@@ -37,10 +37,11 @@ class Batch(NamedTuple):
     rows: list[Row]
     lists: list[ListRow]
     snapshot: tuple[int, bytes] | None
+    outbox: list[tuple[int, str, str, str, str]]
 
     @property
     def empty(self) -> bool:
-        return not (self.rows or self.lists or self.snapshot)
+        return not (self.rows or self.lists or self.snapshot or self.outbox)
 
 
 class Record(Protocol):
@@ -51,6 +52,12 @@ class Record(Protocol):
 
     def append_list(self, row: ListRow) -> None:
         """Buffers a list change (from an intel event or an analyst)."""
+
+    def append_outbox(self, row: tuple[int, str, str, str, str]) -> None:
+        """Buffers a notice (ts_us, customer, event_id, kind, text) for the outbox."""
+
+    def outbox(self, after: int = 0, limit: int = 1000) -> list[tuple[int, int, str, str, str, str]]:
+        """Durable notices after id ``after``: (id, ts_us, customer, event_id, kind, text)."""
 
     def commit(self) -> None:
         """Makes every buffered write durable, atomically (``write(take())``)."""
@@ -71,6 +78,9 @@ class Record(Protocol):
         """(known, decision) for an event id already committed."""
 
     def last_seq(self) -> int: ...
+
+    def event_body(self, event_id: str) -> bytes | None:
+        """The stored (protected) event, JSON."""
 
     def recent_ids(self, horizon_us: int) -> Iterator[tuple[str, int]]:
         """(event_id, ts_us) of committed events within ``horizon_us`` of the newest event time,

@@ -30,6 +30,14 @@ CREATE TABLE IF NOT EXISTS list_entries (
     seq BIGINT NOT NULL,
     PRIMARY KEY (list, entity, value)
 );
+CREATE TABLE IF NOT EXISTS outbox (
+    id BIGSERIAL PRIMARY KEY,
+    ts_us BIGINT NOT NULL,
+    customer TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    text TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS snapshots (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     seq BIGINT NOT NULL,
@@ -52,6 +60,7 @@ class PostgresRecord:
         self._rows: list[Row] = []
         self._lists: list[ListRow] = []
         self._snapshot: tuple[int, bytes] | None = None
+        self._outbox: list[tuple[int, str, str, str, str]] = []
         # Lookups on the serving thread and a batch written on a writer thread share the connection.
         self._lock = threading.Lock()
 
@@ -65,7 +74,7 @@ class PostgresRecord:
         self.write(self.take())
 
     def take(self) -> Batch:
-        batch = Batch(self._rows, self._lists, self._snapshot)
+        batch = Batch(self._rows, self._lists, self._snapshot, self._outbox)
         self.rollback()
         return batch
 
@@ -93,6 +102,8 @@ class PostgresRecord:
                         "DO UPDATE SET op=excluded.op, expires_us=excluded.expires_us, seq=excluded.seq",
                         batch.lists,
                     )
+                if batch.outbox:
+                    cur.executemany("INSERT INTO outbox (ts_us, customer, event_id, kind, text) VALUES (%s,%s,%s,%s,%s)", batch.outbox)
                 if batch.snapshot:
                     cur.execute(
                         "INSERT INTO snapshots VALUES (1, %s, %s) ON CONFLICT (id) DO UPDATE "
@@ -108,6 +119,10 @@ class PostgresRecord:
         self._rows = []
         self._lists = []
         self._snapshot = None
+        self._outbox = []
+
+    def append_outbox(self, row: tuple[int, str, str, str, str]) -> None:
+        self._outbox.append(row)
 
     def lookup(self, event_id: str) -> tuple[bool, bytes | None]:
         with self._lock:
@@ -118,6 +133,12 @@ class PostgresRecord:
             r = cur.execute("SELECT decision FROM events WHERE event_id = %s", (event_id,)).fetchone()
         self.conn.commit()
         return (False, None) if r is None else (True, None if r[0] is None else bytes(r[0]))
+
+    def event_body(self, event_id: str) -> bytes | None:
+        with self._lock, self.conn.cursor() as cur:
+            r = cur.execute("SELECT body FROM events WHERE event_id = %s", (event_id,)).fetchone()
+            self.conn.commit()
+        return None if r is None else bytes(r[0])
 
     def last_seq(self) -> int:
         with self.conn.cursor() as cur:
@@ -152,6 +173,12 @@ class PostgresRecord:
             r = cur.execute("SELECT seq, blob FROM snapshots WHERE id = 1").fetchone()
         self.conn.commit()
         return None if r is None else (int(r[0]), bytes(r[1]))
+
+    def outbox(self, after: int = 0, limit: int = 1000) -> list[tuple[int, int, str, str, str, str]]:
+        with self._lock, self.conn.cursor() as cur:
+            rows = cur.execute("SELECT * FROM outbox WHERE id > %s ORDER BY id LIMIT %s", (after, limit)).fetchall()
+            self.conn.commit()
+        return [tuple(r) for r in rows]  # type: ignore[misc]
 
     def decisions(self) -> Iterator[tuple[str, bytes]]:
         with self.conn.cursor(name="decisions") as cur:

@@ -35,6 +35,14 @@ CREATE TABLE IF NOT EXISTS list_entries (
     seq INTEGER NOT NULL,
     PRIMARY KEY (list, entity, value)
 );
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts_us INTEGER NOT NULL,
+    customer TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    text TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS snapshots (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     seq INTEGER NOT NULL,
@@ -68,6 +76,7 @@ class SqliteRecord:
         self._rows: list[Row] = []
         self._lists: list[ListRow] = []
         self._snapshot: tuple[int, bytes] | None = None
+        self._outbox: list[tuple[int, str, str, str, str]] = []
         # Lookups on the serving thread and a batch written on a writer thread share the connection.
         self._lock = threading.Lock()
 
@@ -81,7 +90,7 @@ class SqliteRecord:
         self.write(self.take())
 
     def take(self) -> Batch:
-        batch = Batch(self._rows, self._lists, self._snapshot)
+        batch = Batch(self._rows, self._lists, self._snapshot, self._outbox)
         self.rollback()
         return batch
 
@@ -106,6 +115,8 @@ class SqliteRecord:
                     "DO UPDATE SET op=excluded.op, expires_us=excluded.expires_us, seq=excluded.seq",
                     batch.lists,
                 )
+            if batch.outbox:
+                c.executemany("INSERT INTO outbox (ts_us, customer, event_id, kind, text) VALUES (?,?,?,?,?)", batch.outbox)
             if batch.snapshot:
                 c.execute("INSERT OR REPLACE INTO snapshots VALUES (1, ?, ?)", batch.snapshot)
             c.execute("COMMIT")
@@ -117,6 +128,10 @@ class SqliteRecord:
         self._rows = []
         self._lists = []
         self._snapshot = None
+        self._outbox = []
+
+    def append_outbox(self, row: tuple[int, str, str, str, str]) -> None:
+        self._outbox.append(row)
 
     def lookup(self, event_id: str) -> tuple[bool, bytes | None]:
         with self._lock:
@@ -125,6 +140,11 @@ class SqliteRecord:
     def _lookup(self, event_id: str) -> tuple[bool, bytes | None]:
         r = self.conn.execute("SELECT decision FROM events WHERE event_id = ?", (event_id,)).fetchone()
         return (False, None) if r is None else (True, r[0])
+
+    def event_body(self, event_id: str) -> bytes | None:
+        with self._lock:
+            r = self.conn.execute("SELECT body FROM events WHERE event_id = ?", (event_id,)).fetchone()
+        return None if r is None else r[0]
 
     def last_seq(self) -> int:
         return self.conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
@@ -150,6 +170,10 @@ class SqliteRecord:
     def load_snapshot(self) -> tuple[int, bytes] | None:
         r = self.conn.execute("SELECT seq, blob FROM snapshots WHERE id = 1").fetchone()
         return None if r is None else (r[0], r[1])
+
+    def outbox(self, after: int = 0, limit: int = 1000) -> list[tuple[int, int, str, str, str, str]]:
+        with self._lock:
+            return self.conn.execute("SELECT * FROM outbox WHERE id > ? ORDER BY id LIMIT ?", (after, limit)).fetchall()
 
     def decisions(self) -> Iterator[tuple[str, bytes]]:
         cur = self.conn.execute("SELECT event_id, decision FROM events WHERE decision IS NOT NULL ORDER BY event_id")
