@@ -117,8 +117,8 @@ class HoldBook:
                           None if amount is None else str(amount), [(ts_us, "cooling_off")])
             self.holds[event_id] = h
             heapq.heappush(self._deadlines, (until, event_id))
-            return [Notice(ts_us, customer, event_id, "hold_cooling_off",
-                           f"confirmed by repeating; the recipient is in the FinCERT database: executes at {_fmt(until)}")]
+            text = f"confirmed by repeating; the recipient is in the FinCERT database: executes at {_fmt(until)}"
+            return [Notice(ts_us, customer, event_id, "hold_cooling_off", text)]
         amount = None if amount is None else str(amount)
         until, confirm_by = self.terms(ts_us, kind, trusted)
         status = "asked_trusted" if trusted else "pending"

@@ -38,7 +38,8 @@ VIEW_NAMES = frozenset(
     counterparty_type counterparty_bank self_transfer operation atm_id tokenized contactless
     apdu_response_ms success isp os app field source kind active sender_known sender_kind count
     duration_s listing_id title text price category city phone phone_country to_customer_id
-    target_event_id label list entity value op expires_at suspicious_link extra action reason_codes response by""".split()
+    target_event_id label list entity value op expires_at suspicious_link extra action reason_codes
+    response by""".split()
 )
 _DURATION = re.compile(r"^(\d+)\s*(s|min|h|d)$")
 _UNIT_US = {"s": 1_000_000, "min": 60_000_000, "h": 3_600_000_000, "d": 86_400_000_000}

@@ -103,7 +103,10 @@ class PostgresRecord:
                         batch.lists,
                     )
                 if batch.outbox:
-                    cur.executemany("INSERT INTO outbox (ts_us, customer, event_id, kind, text) VALUES (%s,%s,%s,%s,%s)", batch.outbox)
+                    cur.executemany(
+                        "INSERT INTO outbox (ts_us, customer, event_id, kind, text) VALUES (%s,%s,%s,%s,%s)",
+                        batch.outbox,
+                    )
                 if batch.snapshot:
                     cur.execute(
                         "INSERT INTO snapshots VALUES (1, %s, %s) ON CONFLICT (id) DO UPDATE "

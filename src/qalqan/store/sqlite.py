@@ -116,7 +116,9 @@ class SqliteRecord:
                     batch.lists,
                 )
             if batch.outbox:
-                c.executemany("INSERT INTO outbox (ts_us, customer, event_id, kind, text) VALUES (?,?,?,?,?)", batch.outbox)
+                c.executemany(
+                    "INSERT INTO outbox (ts_us, customer, event_id, kind, text) VALUES (?,?,?,?,?)", batch.outbox
+                )
             if batch.snapshot:
                 c.execute("INSERT OR REPLACE INTO snapshots VALUES (1, ?, ?)", batch.snapshot)
             c.execute("COMMIT")
