@@ -70,3 +70,17 @@ def test_demo_shows_caught_and_missed_per_scenario(tmp_path: Path):
     for word in ("decisions by action", "courier_scam", "sbp_pull_then_stranger", "legitimate money movements"):
         assert word in result.output
     assert (tmp_path / "demo" / "decisions.jsonl").stat().st_size > 0
+
+
+def test_hold_commands_and_outbox(tmp_path: Path, isolated_home: Path):
+    src = tmp_path / "e.jsonl"
+    src.write_bytes(transfer(direction="in", rail="sbp", self_transfer=True, amount="300000", ts="2026-02-02T08:00:00Z")
+                    + b"\n" + transfer(event_id="k-1", rail="interbank", ts="2026-02-02T09:00:00Z") + b"\n")
+    assert runner.invoke(app, ["replay", str(src)]).exit_code == 0
+    shown = runner.invoke(app, ["hold", "show", "k-1"])
+    assert shown.exit_code == 0 and '"status":"pending"' in shown.output
+    done = runner.invoke(app, ["hold", "reject", "k-1", "--ts", "2026-02-02T09:30:00Z"])
+    assert done.exit_code == 0 and '"status":"rejected"' in done.output
+    assert runner.invoke(app, ["hold", "confirm", "zzz"]).exit_code == 1
+    notices = [msgspec.json.decode(x)["kind"] for x in runner.invoke(app, ["outbox"]).output.splitlines()]
+    assert notices == ["hold_started", "hold_rejected"]

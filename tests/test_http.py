@@ -68,3 +68,17 @@ def test_a_rule_hit_over_http(server):
         d = r.json()
         assert d["action"] == "hold" and d["reasons"][0]["code"] == "od2506.1.1"
         assert set(d["hold"]) >= {"until", "confirm_by"}
+
+
+def test_holds_over_http(server):
+    with httpx.Client(base_url=server, timeout=10) as c:
+        c.post("/v1/events", content=transfer(direction="in", rail="sbp", self_transfer=True, amount="300000",
+                                              ts="2026-02-02T08:00:00Z"))
+        d = c.post("/v1/events", content=transfer(event_id="h-hold", rail="interbank", ts="2026-02-02T09:00:00Z"))
+        assert d.json()["action"] == "hold"
+        assert c.get("/v1/holds/h-hold").json()["status"] == "pending"
+        r = c.post("/v1/holds/h-hold/confirm", json={"ts": "2026-02-02T10:00:00Z"})
+        assert r.status_code == 200 and r.json()["status"] == "released"
+        assert c.post("/v1/holds/nope/confirm", json={}).status_code == 404
+        kinds = [n["kind"] for n in c.get("/v1/outbox").json()]
+        assert kinds == ["hold_started", "hold_released"]

@@ -149,6 +149,76 @@ def decisions(
     out.print(f"wrote {n:,} decisions to {export}")
 
 
+hold_app = typer.Typer(help="Suspended transfers (161-FZ art. 8): show, confirm, reject, repeat.")
+app.add_typer(hold_app, name="hold")
+
+
+def _hold_json(engine: "Engine", event_id: str) -> None:  # noqa: F821
+    import msgspec
+
+    h = engine.holds.holds.get(event_id)
+    if h is None:
+        err.print(f"[red]error:[/red] no hold on event {event_id!r}")
+        raise typer.Exit(1)
+    sys.stdout.write(msgspec.json.encode(h).decode() + "\n")
+
+
+@hold_app.command("show")
+def hold_show(event_id: str, db: str | None = typer.Option(None, help="record URL")) -> None:
+    """Print a hold's state and history."""
+    with _engine(db) as engine:
+        _hold_json(engine, event_id)
+
+
+def _hold_act(event_id: str, verb: str, by: str, ts: str | None, db: str | None) -> None:
+    from .events import EventError
+
+    with _engine(db) as engine:
+        try:
+            if verb == "repeat":
+                engine.repeat_hold(event_id, ts)
+            else:
+                engine.answer_hold(event_id, verb, by, ts)
+        except EventError as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(1) from None
+        engine.commit()
+        _hold_json(engine, event_id)
+
+
+_BY = typer.Option("client", help="client or trusted_person")
+_TS = typer.Option(None, help="event time of the answer (RFC 3339); default now")
+
+
+@hold_app.command("confirm")
+def hold_confirm(event_id: str, by: str = _BY, ts: str | None = _TS, db: str | None = None) -> None:
+    """The client (or the trusted person) confirms a suspended transfer."""
+    _hold_act(event_id, "confirm", by, ts, db)
+
+
+@hold_app.command("reject")
+def hold_reject(event_id: str, by: str = _BY, ts: str | None = _TS, db: str | None = None) -> None:
+    """The client (or the trusted person) rejects a suspended transfer."""
+    _hold_act(event_id, "reject", by, ts, db)
+
+
+@hold_app.command("repeat")
+def hold_repeat(event_id: str, ts: str | None = _TS, db: str | None = None) -> None:
+    """The client repeats the suspended order with the same details (confirms it)."""
+    _hold_act(event_id, "repeat", "client", ts, db)
+
+
+@app.command()
+def outbox(after: int = typer.Option(0, help="only notices after this id"), db: str | None = None) -> None:
+    """Print the notices for clients (holds started, confirmed, rejected …), one JSON a line."""
+    from .events import us_to_rfc3339
+
+    with _engine(db) as engine:
+        for r in engine.record.outbox(after, limit=100_000):
+            sys.stdout.write(json.dumps({"id": r[0], "ts": us_to_rfc3339(r[1]), "customer_id": r[2],
+                                         "event_id": r[3], "kind": r[4], "text": r[5]}, ensure_ascii=False) + "\n")
+
+
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1"),

@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..engine import Engine
-from ..events import EventError, json_schema
+from ..events import EventError, json_schema, us_to_rfc3339
 
 PROBLEM = "application/problem+json"
 
@@ -134,6 +134,49 @@ def create_app(engine: Engine) -> Any:
             return problem(404, "Not found", f"event {event_id!r} is a context event: it has no decision")
         return Response(decision, media_type="application/json")
 
+    def hold_body(event_id: str) -> Response:
+        h = engine.holds.holds.get(event_id)
+        if h is None:
+            return problem(404, "Not found", f"no hold on event {event_id!r}")
+        return Response(msgspec.json.encode(h), media_type="application/json")
+
+    async def get_hold(request: Request) -> Response:
+        return hold_body(request.path_params["event_id"])
+
+    async def act_on_hold(request: Request) -> Response:
+        """confirm | reject (by the client or the trusted person) | repeat; body: {"ts", "by"}."""
+        event_id, verb = request.path_params["event_id"], request.path_params["verb"]
+        raw = await request.body()
+        try:
+            args = msgspec.json.decode(raw) if raw.strip() else {}
+            if not isinstance(args, dict):
+                raise EventError("$", "the body must be a JSON object")
+            ts, by = args.get("ts"), args.get("by", "client")
+            if verb == "repeat":
+                engine.repeat_hold(event_id, ts)
+            elif verb in ("confirm", "reject"):
+                engine.answer_hold(event_id, verb, by, ts)
+            else:
+                return problem(404, "Not found", f"no action {verb!r}: use confirm, reject or repeat")
+        except msgspec.DecodeError as exc:
+            return problem(422, "Invalid request", f"not valid JSON: {exc}", field="$")
+        except EventError as exc:
+            status = 404 if exc.problem.startswith("no hold") else 422
+            return problem(status, "Invalid request", str(exc), field=exc.field, problem=exc.problem)
+        await committer.durable()
+        return hold_body(event_id)
+
+    async def outbox(request: Request) -> Response:
+        try:
+            after = int(request.query_params.get("after", "0"))
+        except ValueError:
+            return problem(422, "Invalid request", "after: must be a whole number", field="after")
+        rows = engine.record.outbox(after)
+        return JSONResponse([
+            {"id": r[0], "ts": us_to_rfc3339(r[1]), "customer_id": r[2], "event_id": r[3], "kind": r[4], "text": r[5]}
+            for r in rows
+        ])
+
     async def schema(request: Request) -> Response:
         return JSONResponse(json_schema())
 
@@ -153,6 +196,9 @@ def create_app(engine: Engine) -> Any:
         routes=[
             Route("/v1/events", post_event_route, methods=["POST"]),
             Route("/v1/decisions/{event_id}", get_decision, methods=["GET"]),
+            Route("/v1/holds/{event_id}", get_hold, methods=["GET"]),
+            Route("/v1/holds/{event_id}/{verb}", act_on_hold, methods=["POST"]),
+            Route("/v1/outbox", outbox, methods=["GET"]),
             Route("/v1/schema", schema, methods=["GET"]),
         ],
         lifespan=lifespan,
