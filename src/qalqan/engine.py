@@ -60,6 +60,8 @@ class Outcome:
     decision: Decision | None
     decision_json: bytes | None
     duplicate: bool = False
+    # Hits of a candidate rule set run in shadow beside the live one (backtests).
+    candidate: list[Reason] | None = None
 
 
 def _art8_action(v: dict[str, Any]) -> str:
@@ -98,6 +100,7 @@ class Engine:
         self.money = Money(settings.fx)
         self.feature_set = definitions.load()
         self.rules = rules or self.load_rules()
+        self.candidates: RuleSet | None = None
         self.model: Scorer = model or NoModel()
         self.hold_policy = HoldPolicy()
         self.model_policy = ModelPolicy()
@@ -137,7 +140,16 @@ class Engine:
             for t in MONEY_TYPES
         }
         needs["transfer"].add("since_trusted_person")  # a hold asks the trusted person, if named
+        candidates = getattr(self, "candidates", None)
+        if candidates is not None:
+            for t in MONEY_TYPES:
+                needs[t] |= candidates.names_for(t)
         return needs
+
+    def shadow_candidates(self, rules: RuleSet | None) -> None:
+        """Runs a candidate rule set beside the live one: its hits are reported, never acted on."""
+        self.candidates = rules
+        self.features.replan(self._needs())
 
     def _new_features(self) -> OnlineFeatures:
         """Money movements read what their rules and the model read; context events only what
@@ -216,6 +228,7 @@ class Engine:
             self.features.read(v, v)
             v["art8_action"] = _art8_action(v)
             hits, shadow = self.rules.evaluate(etype, v)
+            candidate = self.candidates.evaluate(etype, v)[0] if self.candidates is not None else None
             score, model_reasons = self.model.score_one(v)
             allowed = is_allowed(v["recipient_lists"], v["customer_lists"])
             action, reasons = decide_action(hits + model_reasons, score, allowed, self.model_policy)
@@ -246,7 +259,7 @@ class Engine:
         self._pending += 1
         if self.auto_commit and self._pending >= self.settings.commit_every:
             self.commit()
-        return Outcome(eid, etype, decision, decision_json)
+        return Outcome(eid, etype, decision, decision_json, candidate=candidate if money else None)
 
     # --- holds (161-FZ art. 8) -----------------------------------------------------------------
     def _advance(self, ts_us: int) -> None:
