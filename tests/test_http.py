@@ -82,3 +82,42 @@ def test_holds_over_http(server):
         assert c.post("/v1/holds/nope/confirm", json={}).status_code == 404
         kinds = [n["kind"] for n in c.get("/v1/outbox").json()]
         assert kinds == ["hold_started", "hold_released"]
+
+
+def test_sighup_reloads_rules_without_dropping_requests(tmp_path, monkeypatch):
+    import shutil
+    import signal as sig
+
+    from qalqan.rules.ruleset import PACKS_DIR
+
+    rules = tmp_path / "rules"
+    shutil.copytree(PACKS_DIR, rules)
+    port = _free_port()
+    env = {**os.environ, "QALQAN_DB": f"sqlite:///{tmp_path / 'r.db'}", "QALQAN_RULES": str(rules)}
+    proc = subprocess.Popen([sys.executable, "-m", "qalqan", "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                httpx.get(f"{base}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        with httpx.Client(base_url=base, timeout=10) as c:
+            before = c.post("/v1/events", content=transfer(event_id="s-1", amount="7000")).json()
+            assert before["action"] == "approve"
+            (rules / "extra.yaml").write_text(
+                "pack: extra\nrules:\n  - id: seven\n    when: \"amount_base == rub(7000)\"\n    action: review\n")
+            proc.send_signal(sig.SIGHUP)
+            deadline = time.monotonic() + 20
+            while True:  # every request is answered, by the old set or the new one
+                d = c.post("/v1/events", content=transfer(amount="7000")).json()
+                if d["action"] == "review":
+                    break
+                assert time.monotonic() < deadline, "the new rules never came in"
+                time.sleep(0.05)
+            assert d["versions"]["rules"] != before["versions"]["rules"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

@@ -34,6 +34,8 @@ class Settings:
     snapshot_every: int = 200_000
     # Overrides of rule packs' parameters, {pack: {name: value}} (QALQAN_RULE_PARAMS: a YAML file).
     rule_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # A folder of rule packs to run instead of the built-in ones (QALQAN_RULES).
+    rules_dir: Path | None = None
 
 
 DEFAULT_FX = {
@@ -79,6 +81,7 @@ def from_env(db_url: str | None = None, home: str | Path | None = None) -> Setti
         home=home_path, db_url=url, key=load_key(home_path, production), production=production,
         commit_every=_int_env("QALQAN_COMMIT_EVERY", 1000), snapshot_every=_int_env("QALQAN_SNAPSHOT_EVERY", 200_000),
         rule_params=_rule_params(os.environ.get("QALQAN_RULE_PARAMS")),
+        rules_dir=Path(os.environ["QALQAN_RULES"]) if os.environ.get("QALQAN_RULES") else None,
     )
 
 

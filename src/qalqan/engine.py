@@ -122,6 +122,7 @@ class Engine:
 
     def load_rules(self, directory: Path | None = None, packs: list[str] | None = None) -> RuleSet:
         """Compiles a rule set against this engine's features (refused whole if any rule is bad)."""
+        directory = directory or self.settings.rules_dir
         names = packs if packs is not None else (None if directory else DEFAULT_PACKS)
         return load_packs(names, scope(self.feature_set), directory, self.settings.rule_params)
 

@@ -9,6 +9,9 @@ busier the server, the larger the groups, and the cheaper each answer's share of
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import signal
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -24,6 +27,7 @@ from ..engine import Engine
 from ..events import EventError, json_schema, us_to_rfc3339
 
 PROBLEM = "application/problem+json"
+log = logging.getLogger("qalqan.api")
 
 
 def _problem_parts(status: int, title: str, detail: str, **extra: Any) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
@@ -182,8 +186,19 @@ def create_app(engine: Engine) -> Any:
 
     health = msgspec.json.encode({"status": "ok", "versions": engine.versions})
 
+    def reload() -> None:
+        """SIGHUP: recompile the rule packs and swap them in between two requests; a bad pack
+        leaves the running set in place."""
+        try:
+            version = engine.reload_rules()
+            log.warning("rules reloaded: version %s", version)
+        except Exception as exc:  # the old rules keep running
+            log.error("rules not reloaded: %s", exc)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
         yield
         await committer.drain()
         engine.close()
