@@ -135,17 +135,10 @@ class Engine:
         return rules.version
 
     def _needs(self) -> dict[str, set[str]]:
+        """What each money movement reads before the rules run: the model's inputs. The rules
+        read the rest lazily, as they name it (features/view.py, LazyView)."""
         wanted = self.model.features
-        needs = {
-            t: self.rules.names_for(t) | (set(self.feature_set.names) if wanted is None else set(wanted))
-            for t in MONEY_TYPES
-        }
-        needs["transfer"].add("since_trusted_person")  # a hold asks the trusted person, if named
-        candidates = getattr(self, "candidates", None)
-        if candidates is not None:
-            for t in MONEY_TYPES:
-                needs[t] |= candidates.names_for(t)
-        return needs
+        return {t: set(self.feature_set.names) if wanted is None else set(wanted) for t in MONEY_TYPES}
 
     def shadow_candidates(self, rules: RuleSet | None) -> None:
         """Runs a candidate rule set beside the live one: its hits are reported, never acted on."""
@@ -220,6 +213,7 @@ class Engine:
         if not protected:  # events rebuilt from the record carry tokens already
             self.tokenizer.protect(event)
         v = event_view(event, self.money)
+        v.features = self.features
         self._advance(v["ts_us"])
         money = etype in MONEY_TYPES
         decision: Decision | None = None
@@ -285,7 +279,7 @@ class Engine:
             return self.holds.cooling_hold(ts)
         holding = [r for r in reasons if r.action == "hold"]
         kind = "kz" if holding and all(r.code.startswith("kz.") for r in holding) else "art8"
-        trusted = kind == "art8" and v.get("since_trusted_person") is not None
+        trusted = kind == "art8" and v["since_trusted_person"] is not None
         return self.holds.hold_of(ts, kind, trusted)
 
     def _seen(self, eid: str, ts: datetime) -> tuple[bool, bytes | None] | None:
@@ -416,6 +410,7 @@ class Engine:
         for row in self.record.rows_after(after):
             event = decode_event(row.body)
             v = event_view(event, self.money)
+            v.features = self.features
             self._advance(v["ts_us"])
             self.features.read(v, v)
             _decision_view(v, msgspec.json.decode(row.decision, type=Decision) if row.decision else None)

@@ -162,6 +162,15 @@ class OnlineFeatures:
                     filter_needs.setdefault(t, set()).update(probe.names_used(s.where))
         all_names = set(fs.names)
         types = set(self._by_type) | set(needs or {})
+        # Any output can also be read on demand, the first time a rule asks for it (LazyView).
+        self._lazy: dict[str, tuple[int, FeatureSpec, Any, list[str], list[Any]]] = {}
+        for i, s in enumerate(fs.specs):
+            for e in s.read:
+                names = s.outputs_for(e)
+                pairs = [(wi, a) for wi in range(len(s.windows)) for a in s.aggs] if s.kind == "window" else []
+                group = (i, s, ENTITIES[e], names, pairs)
+                for n in names:
+                    self._lazy[n] = group
         self._plans: dict[str, list[tuple[int, FeatureSpec, list[tuple[Any, list[str], list[Any]]]]]] = {}
         for t in types:
             wanted = (all_names if needs is None else needs.get(t, set())) | filter_needs.get(t, set())
@@ -182,24 +191,36 @@ class OnlineFeatures:
             self._plans[t] = plan
 
     def read(self, v: dict[str, Any], ctx: dict[str, Any]) -> None:
-        ts = v["ts_us"]
-        tables = self.tables
+        """Reads the outputs this event type always needs (its filters', the model's)."""
+        group = self._group
         for i, s, reads in self._plans.get(v["type"], ()):
-            table = tables[i]
             for key_fn, names, pairs in reads:
-                key = key_fn(v)
-                state = table.get(key) if key is not None else None
-                if s.kind == "window":
-                    if state is None:
-                        vals = [None] * len(names) if key is None else [None if a == "max" else 0 for _, a in pairs]
-                    else:
-                        vals = state.read(ts, s.windows_us, pairs)
-                    for n, x in zip(names, vals):
-                        ctx[n] = x
-                elif s.kind == "last_seen":
-                    ctx[names[0]] = None if state is None else ts - state
-                else:  # first_seen: an unseen key is new now
-                    ctx[names[0]] = None if key is None else (0 if state is None else max(ts - state, 0))
+                group(v, ctx, i, s, key_fn, names, pairs)
+
+    def read_lazy(self, ctx: dict[str, Any], name: str) -> bool:
+        """Reads one output (and its siblings) on demand; False if no feature has that name."""
+        g = self._lazy.get(name)
+        if g is None:
+            return False
+        self._group(ctx, ctx, *g)
+        return True
+
+    def _group(self, v: dict[str, Any], ctx: dict[str, Any], i: int, s: FeatureSpec, key_fn: Any,
+               names: list[str], pairs: list[Any]) -> None:
+        ts = v["ts_us"]
+        key = key_fn(v)
+        state = self.tables[i].get(key) if key is not None else None
+        if s.kind == "window":
+            if state is None:
+                vals = [None] * len(names) if key is None else [None if a == "max" else 0 for _, a in pairs]
+            else:
+                vals = state.read(ts, s.windows_us, pairs)
+            for n, x in zip(names, vals):
+                ctx[n] = x
+        elif s.kind == "last_seen":
+            ctx[names[0]] = None if state is None else ts - state
+        else:  # first_seen: an unseen key is new now
+            ctx[names[0]] = None if key is None else (0 if state is None else max(ts - state, 0))
 
     def update(self, v: dict[str, Any], ctx: dict[str, Any]) -> None:
         specs = self._by_type.get(v["type"])

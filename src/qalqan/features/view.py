@@ -18,6 +18,23 @@ from .links import has_suspicious_link
 _HUNDRED = Decimal(100)
 
 
+class LazyView(dict):  # type: ignore[type-arg]
+    """The event view, whose feature values are computed the first time a rule names them.
+
+    A rule pack may name a hundred features; an event that fails a rule's first, cheap test
+    (``type == 'atm'``) never pays for the rest. Values are the state before the event either
+    way, so when a value is read does not change what it is.
+    """
+
+    __slots__ = ("features",)
+
+    def __missing__(self, key: str) -> Any:
+        features = self.features
+        if features is not None and features.read_lazy(self, key):
+            return dict.__getitem__(self, key)
+        raise KeyError(key)
+
+
 class Money:
     """Converts amounts to integer minor units of the base currency (exact, comparable)."""
 
@@ -31,8 +48,9 @@ class Money:
         return int((amount * rate).to_integral_value())
 
 
-def event_view(event: Event, money: Money) -> dict[str, Any]:
-    v: dict[str, Any] = asdict(event)
+def event_view(event: Event, money: Money) -> LazyView:
+    v = LazyView(asdict(event))
+    v.features = None
     etype = event.__struct_config__.tag  # type: ignore[union-attr]
     v["type"] = etype
     v["ts_us"] = ts_to_us(event.ts)

@@ -210,7 +210,14 @@ class Compiler:
                     const = const.value
                 return lambda c: const
             key = node.id
-            return lambda c: c.get(key)
+
+            def name(c: Ctx) -> Any:
+                try:
+                    return c[key]  # a LazyView computes a feature here, the first time it is named
+                except KeyError:
+                    return None
+
+            return name
         if isinstance(node, ast.BoolOp):
             parts = [self._node(v) for v in node.values]
             if isinstance(node.op, ast.And):

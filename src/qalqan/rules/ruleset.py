@@ -110,7 +110,10 @@ class _Safe(dict):  # type: ignore[type-arg]
         if key in self.constants:
             value = self.constants[key]
             return value.value if isinstance(value, Typed) else value
-        return self.ctx.get(key)
+        try:
+            return self.ctx[key]
+        except KeyError:
+            return None
 
 
 def load_packs(
