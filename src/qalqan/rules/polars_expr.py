@@ -8,12 +8,15 @@ are shared) and the same meaning of ``None`` — which Polars does not give for 
   equals a number (no error, just false), ``True == 1``;
 - an ordering comparison with ``None`` is false, never null;
 - ``x in (...)`` with ``x`` None is ``None in (...)``; a ``None`` container makes ``in`` false and
-  ``not in`` true; ``in`` a string is substring search;
-- arithmetic with ``None`` is ``None``; ``x / 0`` is ``None``;
+  ``not in`` true; ``in`` a string is substring search; ``in`` a set column (``reason_codes``, a
+  list column here) is membership;
+- arithmetic with ``None`` is ``None``; ``x / 0`` is ``None`` (``x % 0`` too, where the closures raise);
 - ``and``/``or``/``not``/``if`` use Python truthiness (``0``, ``''`` and ``None`` are false) and
   ``and``/``or`` give booleans, as the closures do.
 
 Dtypes decide some of these (``'a' == 1``), so expressions are compiled against a schema.
+Known gap: Polars holds NaN equal to NaN, Python does not (no event field can carry a NaN: JSON
+has none).
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ def truthy(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     if kind == _STR:
         return (expr.cast(pl.String).str.len_bytes() > 0).fill_null(False)
     if dtype == pl.List or isinstance(dtype, pl.List):
-        return (expr.list.len() > 0).fill_null(False)
+        return (expr.list.len() > 0).fill_null(False)  # a set: empty is false
     return expr.is_not_null()
 
 
@@ -83,19 +86,16 @@ class PolarsCompiler(Compiler):
 
     def compile_polars(self, source: str, where: str = "<expr>") -> pl.Expr:
         """The filter as a boolean expression (its truthiness, never null)."""
-        try:
-            tree = ast.parse(source.strip(), mode="eval")
-        except SyntaxError as exc:
-            raise ExprError(where, f"syntax error: {exc.msg} in {source!r}") from None
-        self._where = where
-        t = self._typed(tree.body)
+        t = self._translate(source, where)
         return truthy(t.expr, t.dtype)
 
     def value(self, source: str, where: str = "<expr>") -> pl.Expr:
         """The expression's value (not its truthiness), for tests and computed columns."""
-        tree = ast.parse(source.strip(), mode="eval")
-        self._where = where
-        return self._typed(tree.body).expr
+        return self._translate(source, where).expr
+
+    def _translate(self, source: str, where: str) -> _Typed:
+        self.compile(source, where)  # the closure compiler's checks: names, functions, types
+        return self._typed(self._parse(source, where))
 
     # --- helpers ---------------------------------------------------------------------------
     def _dtype(self, expr: pl.Expr) -> pl.DataType:
@@ -122,6 +122,9 @@ class PolarsCompiler(Compiler):
         if isinstance(node, ast.Name):
             if node.id not in self.names:
                 raise self._fail(node, f"unknown name {node.id!r}")
+            if node.id in self.constants:
+                const = self.constants[node.id]
+                return self._lit(getattr(const, "value", const))
             if node.id not in self.schema:
                 return _Typed(pl.lit(None), pl.Null(), None, True)
             return _Typed(pl.col(node.id), self.schema[node.id])
@@ -236,17 +239,21 @@ class PolarsCompiler(Compiler):
                 return pl.lit(none_in)
             if ka == _STR:
                 members: list[Any] = sorted(m for m in container if isinstance(m, str))
-                test = a.expr.cast(pl.String).is_in(pl.Series(members, dtype=pl.String))
+                test = a.expr.cast(pl.String).is_in(members) if members else pl.lit(False)
             elif ka in (_NUM, _BOOL):
                 nums = [m for m in container if isinstance(m, (int, float)) and m is not None]
                 x = self._numeric(a)
-                if all(isinstance(m, int) for m in nums) and (ka == _BOOL or a.dtype.is_integer()):
-                    test = x.cast(pl.Int64).is_in(pl.Series([int(m) for m in nums], dtype=pl.Int64))
+                if not nums:
+                    test = pl.lit(False)
+                elif all(isinstance(m, int) for m in nums) and (ka == _BOOL or a.dtype.is_integer()):
+                    test = x.cast(pl.Int64).is_in([int(m) for m in nums])
                 else:
-                    test = x.cast(pl.Float64).is_in(pl.Series([float(m) for m in nums], dtype=pl.Float64))
+                    test = x.cast(pl.Float64).is_in([float(m) for m in nums])
             else:
                 raise self._fail(node, f"`in` over a {a.dtype} value is not supported by the offline builder")
             return pl.when(a.expr.is_null()).then(pl.lit(none_in)).otherwise(test.fill_null(False))
+        if isinstance(b.dtype, pl.List):  # a set of codes (reason_codes): None is never in it
+            return b.expr.list.contains(a.expr).fill_null(False) if _kind(a.dtype) != _NULL else pl.lit(False)
         if _kind(b.dtype) == _STR:
             if _kind(a.dtype) != _STR:
                 raise self._fail(node, "`in` a string needs a string on the left")
@@ -258,15 +265,11 @@ class PolarsCompiler(Compiler):
         raise self._fail(node, "`in` needs a constant list or a string on the right")
 
     def _identity(self, node: ast.AST, a: _Typed, b: _Typed) -> pl.Expr:
-        """``is`` against None, True or False (the only identities that mean something here)."""
-        if b.is_const and not isinstance(b.const, frozenset) and (b.const is None or isinstance(b.const, bool)):
-            x, const = a, b.const
-        elif a.is_const and not isinstance(a.const, frozenset) and (a.const is None or isinstance(a.const, bool)):
-            x, const = b, a.const
+        """``is None`` (the type checker allows no other identity)."""
+        if b.is_const and b.const is None:
+            x = a
+        elif a.is_const and a.const is None:
+            x = b
         else:
-            raise self._fail(node, "`is` compares only with None, True or False")
-        if const is None:
-            return x.expr.is_null() if not x.is_const else pl.lit(x.const is None)
-        if _kind(x.dtype) != _BOOL:
-            return pl.lit(False)
-        return (x.expr == const).fill_null(False)
+            raise self._fail(node, "`is` compares only with None")
+        return pl.lit(x.const is None) if x.is_const else x.expr.is_null()
