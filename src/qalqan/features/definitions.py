@@ -108,6 +108,8 @@ def load(path: Path | str = DEFAULT_PATH) -> FeatureSet:
     for o in outputs:
         if o in seen:
             raise DefinitionError(f"{path}: output {o!r} is defined twice")
+        if o in VIEW_NAMES:  # reading it would overwrite the event's own field
+            raise DefinitionError(f"{path}: output {o!r} has the name of an event field")
         seen.add(o)
     # Filters may read the event view and any feature value read before the update.
     compiler = Compiler(VIEW_NAMES | set(outputs))

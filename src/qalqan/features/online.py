@@ -260,7 +260,9 @@ class OnlineFeatures:
         wm = self.watermark
         for s, table in zip(self.fs.specs, self.tables):
             if s.kind == "window":
-                stale = [k for k, w in table.items() if not w.entries or w.entries[-1][0] < wm - s.windows_us[-1]]
+                stale = [
+                    k for k, w in table.items() if not w.entries or w.entries[-1][0] < wm - s.windows_us[-1] - GRACE_US
+                ]
             else:
                 stale = [k for k, t in table.items() if t < wm - s.ttl_us]
             for k in stale:

@@ -129,18 +129,33 @@ class Compiler:
             self.types[name] = _type_of_constant(value)
         self.names = frozenset(self.types)
         self.macros: dict[str, ast.expr] = {}
+        self._macro_fns: dict[str, Fn] = {}
 
     def define(self, name: str, source: str, where: str) -> None:
         """A named sub-expression (a pack's `let`), written once and used by several rules."""
         if name in self.names or name in self.macros:
             raise ExprError(where, f"{name!r} is already a name")
+        fn = self.compile(source, where)
         self.macros[name] = self._parse(source, where)
+        key = f"$let:{name}"
+        missing = object()
 
-    def _parse(self, source: str, where: str) -> ast.expr:
+        def memo(c: Ctx) -> Any:
+            # Several rules of a pack share a `let`: it is evaluated once per event.
+            value = c.get(key, missing)
+            if value is missing:
+                value = c[key] = fn(c)
+            return value
+
+        self._macro_fns[name] = memo
+
+    def _parse(self, source: str, where: str, expand: bool = True) -> ast.expr:
         try:
             tree = ast.parse(source.strip(), mode="eval")
         except SyntaxError as exc:
             raise ExprError(where, f"syntax error: {exc.msg} in {source!r}") from None
+        if not expand:
+            return tree.body
         macros = self.macros
 
         class Expand(ast.NodeTransformer):
@@ -161,7 +176,8 @@ class Compiler:
             if isinstance(n, ast.Name) and n.id not in self.names and n.id not in CONSTANT_FUNCS:
                 raise self._fail(n, f"unknown name {n.id!r}")
         TypeChecker(self.types, self._fail).check(tree.body)
-        return self._node(tree.body)
+        # Checked expanded; compiled with each `let` as one shared, memoised closure.
+        return self._node(self._parse(source, where, expand=False))
 
     def names_used(self, source: str) -> set[str]:
         tree = self._parse(source, "<expr>")
@@ -201,6 +217,8 @@ class Compiler:
         else:
             return lambda c: value
 
+        if isinstance(node, ast.Name) and node.id in self._macro_fns:
+            return self._macro_fns[node.id]
         if isinstance(node, ast.Name):
             if node.id not in self.names:
                 raise self._fail(node, f"unknown name {node.id!r}")

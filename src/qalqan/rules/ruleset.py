@@ -203,10 +203,8 @@ def _load_pack(path: Path, text: str, scope: Mapping[str, T] | set[str], overrid
     if not isinstance(lets, dict):
         raise RuleError(f"{path}: `let` must map names to expressions")
     for name, source in lets.items():
-        try:
+        try:  # names and types are checked here, with the file and the let's name in the error
             compiler.define(str(name), str(source), f"{path}: let {name}")
-            # Compiling checks names and types now, with the file and the name in the error.
-            compiler.compile(str(source), f"{path}: let {name}")
         except ExprError as exc:
             raise RuleError(str(exc)) from None
     out: list[Rule] = []
