@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import NamedTuple, Protocol
 
@@ -100,3 +101,55 @@ class Record(Protocol):
     def count(self) -> int: ...
 
     def close(self) -> None: ...
+
+
+class Buffered:
+    """The write buffer both records share: appends collect here, ``take`` hands them over as a
+    batch, and ``write`` makes a batch durable under the connection's lock (``_write`` is the
+    backend's one transaction)."""
+
+    def __init__(self) -> None:
+        self._rows: list[Row] = []
+        self._lists: list[ListRow] = []
+        self._snapshot: tuple[int, bytes] | None = None
+        self._outbox: list[tuple[int, str, str, str, str]] = []
+        # Lookups on the serving thread and a batch written on a writer thread share the connection.
+        self._lock = threading.Lock()
+
+    def append(self, row: Row) -> None:
+        self._rows.append(row)
+
+    def append_list(self, row: ListRow) -> None:
+        self._lists.append(row)
+
+    def append_outbox(self, row: tuple[int, str, str, str, str]) -> None:
+        self._outbox.append(row)
+
+    def save_snapshot(self, seq: int, blob: bytes) -> None:
+        self._snapshot = (seq, blob)
+
+    def buffered(self) -> list[Row]:
+        return self._rows
+
+    def take(self) -> Batch:
+        batch = Batch(self._rows, self._lists, self._snapshot, self._outbox)
+        self.rollback()
+        return batch
+
+    def rollback(self) -> None:
+        self._rows = []
+        self._lists = []
+        self._snapshot = None
+        self._outbox = []
+
+    def commit(self) -> None:
+        self.write(self.take())
+
+    def write(self, batch: Batch) -> None:
+        if batch.empty:
+            return
+        with self._lock:
+            self._write(batch)
+
+    def _write(self, batch: Batch) -> None:
+        raise NotImplementedError

@@ -3,12 +3,11 @@ group commit (57 k rows/s on this machine's loopback, against 3 k/s committing e
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import psycopg
 
-from .base import Batch, ListRow, Row, StoreError
+from .base import Batch, Buffered, Row, StoreError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -46,8 +45,9 @@ CREATE TABLE IF NOT EXISTS snapshots (
 """
 
 
-class PostgresRecord:
+class PostgresRecord(Buffered):
     def __init__(self, url: str) -> None:
+        super().__init__()
         self.url = url
         try:
             self.conn = psycopg.connect(url, autocommit=False)
@@ -57,35 +57,6 @@ class PostgresRecord:
             cur.execute("SELECT pg_advisory_xact_lock(727400)")  # one schema creation at a time
             cur.execute(SCHEMA)
         self.conn.commit()
-        self._rows: list[Row] = []
-        self._lists: list[ListRow] = []
-        self._snapshot: tuple[int, bytes] | None = None
-        self._outbox: list[tuple[int, str, str, str, str]] = []
-        # Lookups on the serving thread and a batch written on a writer thread share the connection.
-        self._lock = threading.Lock()
-
-    def append(self, row: Row) -> None:
-        self._rows.append(row)
-
-    def append_list(self, row: ListRow) -> None:
-        self._lists.append(row)
-
-    def commit(self) -> None:
-        self.write(self.take())
-
-    def take(self) -> Batch:
-        batch = Batch(self._rows, self._lists, self._snapshot, self._outbox)
-        self.rollback()
-        return batch
-
-    def buffered(self) -> list[Row]:
-        return self._rows
-
-    def write(self, batch: Batch) -> None:
-        if batch.empty:
-            return
-        with self._lock:
-            self._write(batch)
 
     def _write(self, batch: Batch) -> None:
         try:
@@ -117,15 +88,6 @@ class PostgresRecord:
         except BaseException:
             self.conn.rollback()
             raise
-
-    def rollback(self) -> None:
-        self._rows = []
-        self._lists = []
-        self._snapshot = None
-        self._outbox = []
-
-    def append_outbox(self, row: tuple[int, str, str, str, str]) -> None:
-        self._outbox.append(row)
 
     def lookup(self, event_id: str) -> tuple[bool, bytes | None]:
         with self._lock:
@@ -167,9 +129,6 @@ class PostgresRecord:
             for r in cur:
                 yield Row(r[0], r[1], r[2], r[3], r[4], bytes(r[5]), r[6], None if r[7] is None else bytes(r[7]))
         self.conn.commit()
-
-    def save_snapshot(self, seq: int, blob: bytes) -> None:
-        self._snapshot = (seq, blob)
 
     def load_snapshot(self) -> tuple[int, bytes] | None:
         with self.conn.cursor() as cur:

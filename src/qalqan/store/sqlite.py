@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from .base import Batch, ListRow, Row
+from .base import Batch, Buffered, Row
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -51,8 +51,9 @@ CREATE TABLE IF NOT EXISTS snapshots (
 """
 
 
-class SqliteRecord:
+class SqliteRecord(Buffered):
     def __init__(self, path: str) -> None:
+        super().__init__()
         self.url = f"sqlite:///{path}"
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -73,35 +74,6 @@ class SqliteRecord:
                 target=self._checkpoint_loop, args=(path,), name="qalqan-wal-checkpoint", daemon=True
             )
             self._checkpointer.start()
-        self._rows: list[Row] = []
-        self._lists: list[ListRow] = []
-        self._snapshot: tuple[int, bytes] | None = None
-        self._outbox: list[tuple[int, str, str, str, str]] = []
-        # Lookups on the serving thread and a batch written on a writer thread share the connection.
-        self._lock = threading.Lock()
-
-    def append(self, row: Row) -> None:
-        self._rows.append(row)
-
-    def append_list(self, row: ListRow) -> None:
-        self._lists.append(row)
-
-    def commit(self) -> None:
-        self.write(self.take())
-
-    def take(self) -> Batch:
-        batch = Batch(self._rows, self._lists, self._snapshot, self._outbox)
-        self.rollback()
-        return batch
-
-    def buffered(self) -> list[Row]:
-        return self._rows
-
-    def write(self, batch: Batch) -> None:
-        if batch.empty:
-            return
-        with self._lock:
-            self._write(batch)
 
     def _write(self, batch: Batch) -> None:
         c = self.conn
@@ -125,15 +97,6 @@ class SqliteRecord:
         except BaseException:
             c.execute("ROLLBACK")
             raise
-
-    def rollback(self) -> None:
-        self._rows = []
-        self._lists = []
-        self._snapshot = None
-        self._outbox = []
-
-    def append_outbox(self, row: tuple[int, str, str, str, str]) -> None:
-        self._outbox.append(row)
 
     def lookup(self, event_id: str) -> tuple[bool, bytes | None]:
         with self._lock:
@@ -165,9 +128,6 @@ class SqliteRecord:
         while batch := cur.fetchmany(5000):
             for r in batch:
                 yield Row(*r)
-
-    def save_snapshot(self, seq: int, blob: bytes) -> None:
-        self._snapshot = (seq, blob)
 
     def load_snapshot(self) -> tuple[int, bytes] | None:
         r = self.conn.execute("SELECT seq, blob FROM snapshots WHERE id = 1").fetchone()
