@@ -183,6 +183,30 @@ def backtest(
               f"only the candidate catches {bt.only_candidate_caught:,}, only the live set {bt.only_live_caught:,}")
 
 
+rules_app = typer.Typer(help="Rule packs: run the examples written beside the rules.")
+app.add_typer(rules_app, name="rules")
+
+
+@rules_app.command("test")
+def rules_test(rules: Path | None = typer.Option(None, "--rules", help="folder of packs (default: built-in)")) -> None:
+    """Run every rule's `tests:` examples through the decision path; exit 1 if one fails."""
+    from .rules.examples import run_examples
+    from .rules.ruleset import RuleError
+
+    try:
+        results = run_examples(_settings(), rules)
+    except RuleError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    for r in results:
+        mark = "[green]ok[/green]  " if r.ok else "[red]FAIL[/red]"
+        out.print(f"{mark} {r.rule}: {r.name} (expected {r.expect}, got {r.got})")
+    failed = sum(not r.ok for r in results)
+    out.print(f"{len(results) - failed} passed, {failed} failed")
+    if failed:
+        raise typer.Exit(1)
+
+
 hold_app = typer.Typer(help="Suspended transfers (161-FZ art. 8): show, confirm, reject, repeat.")
 app.add_typer(hold_app, name="hold")
 

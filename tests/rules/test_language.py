@@ -60,3 +60,22 @@ def test_shadow_rules_are_recorded_never_acted_on(tmp_path):
     c.engine.reload_rules(tmp_path)
     d = c.transfer(amount="9000")
     assert d.action == "approve" and [r.code for r in d.shadow] == ["s.big"]
+
+
+def test_examples_beside_the_rules_run_through_the_decision_path(tmp_path):
+    from typer.testing import CliRunner
+
+    from qalqan.cli import app
+
+    runner = CliRunner()
+    ok = runner.invoke(app, ["rules", "test"])
+    assert ok.exit_code == 0, ok.output
+    assert "od2506.1.12: exactly 200,000 RUB is not more than 200,000 (expected miss, got miss)" in ok.output
+    (tmp_path / "w.yaml").write_text(
+        "pack: w\nrules:\n  - id: big\n    when: \"amount_base > rub(5000)\"\n    action: review\n    tests:\n"
+        "      - name: wrong on purpose\n        expect: hit\n        given:\n"
+        "          - {type: payment, ts: '2026-03-10T12:00:00Z', customer_id: C1, card_id: '4111', amount: '100',"
+        " currency: RUB, merchant_id: M, channel: pos}\n"
+    )
+    bad = runner.invoke(app, ["rules", "test", "--rules", str(tmp_path)])
+    assert bad.exit_code == 1 and "FAIL" in bad.output and "0 passed, 1 failed" in bad.output

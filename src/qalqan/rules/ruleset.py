@@ -69,6 +69,8 @@ class Rule:
     source: str
     names: frozenset[str] = frozenset()
     constants: Mapping[str, Any] = field(default_factory=dict)
+    # Examples beside the rule: events in the contract's form, and whether the last one hits.
+    tests: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -211,7 +213,7 @@ def _load_pack(path: Path, text: str, scope: Mapping[str, T] | set[str], overrid
     for raw in doc.get("rules") or []:
         rid = str(raw.get("id", "?"))
         where = f"{path}:{_line_of(text, rid)} rule {pack}.{rid}"
-        unknown = set(raw) - {"id", "description", "events", "when", "action", "reason", "mode"}
+        unknown = set(raw) - {"id", "description", "events", "when", "action", "reason", "mode", "tests"}
         if unknown:
             raise RuleError(f"{where}: unknown keys {sorted(unknown)}")
         for key in ("id", "when", "action"):
@@ -239,6 +241,10 @@ def _load_pack(path: Path, text: str, scope: Mapping[str, T] | set[str], overrid
                 raise RuleError(f"{where}: the reason refers to unknown name {fname!r}")
             if conv not in (None, "m", "h", "r", "s"):
                 raise RuleError(f"{where}: unknown conversion !{conv} in the reason")
+        tests = raw.get("tests") or []
+        for t in tests:
+            if not (isinstance(t, dict) and t.get("expect") in ("hit", "miss") and isinstance(t.get("given"), list)):
+                raise RuleError(f"{where}: each test needs `given` (a list of events) and `expect` (hit or miss)")
         out.append(Rule(f"{pack}.{rid}", raw.get("description", ""), on, when, action, reason, mode, str(path),
-                        frozenset(names), constants))
+                        frozenset(names), constants, tests))
     return out
