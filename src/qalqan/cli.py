@@ -353,6 +353,8 @@ def demo(
 
 
 # Commands of other parts register themselves here, each from its own package.
+from .models.commands import register as _register_models  # noqa: E402
 from .reports.commands import register as _register_reports  # noqa: E402
 
+_register_models(app)
 _register_reports(app)
