@@ -245,13 +245,19 @@ class Compiler:
             return equal
         return None
 
-    def _node(self, node: ast.AST) -> Fn:
+    def _folded(self, node: ast.AST) -> tuple[bool, Any]:
+        """(True, value) for a constant sub-expression, (False, None) otherwise; a call of a known
+        function with a bad argument is an error here (every interpreter of the language uses it)."""
         try:
-            value = self._const(node)
-        except ExprError as exc:
+            return True, self._const(node)
+        except ExprError:
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in CONSTANT_FUNCS:
-                raise exc
-        else:
+                raise
+            return False, None
+
+    def _node(self, node: ast.AST) -> Fn:
+        is_const, value = self._folded(node)
+        if is_const:
             return lambda c: value
 
         if isinstance(node, ast.Name) and node.id in self._macro_fns:

@@ -27,7 +27,7 @@ from typing import Any
 
 import polars as pl
 
-from .expr import CONSTANT_FUNCS, Compiler, ExprError
+from .expr import CONSTANT_FUNCS, Compiler
 
 __all__ = ["PolarsCompiler", "truthy"]
 
@@ -111,12 +111,8 @@ class PolarsCompiler(Compiler):
         return _Typed(expr, self._dtype(expr), value, True)
 
     def _typed(self, node: ast.AST) -> _Typed:
-        try:
-            value = self._const(node)
-        except ExprError as exc:
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in CONSTANT_FUNCS:
-                raise exc
-        else:
+        is_const, value = self._folded(node)
+        if is_const:
             return self._lit(value)
 
         if isinstance(node, ast.Name):
