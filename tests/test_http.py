@@ -121,3 +121,26 @@ def test_sighup_reloads_rules_without_dropping_requests(tmp_path, monkeypatch):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_batch_metrics_readiness_and_openapi(server):
+    with httpx.Client(base_url=server, timeout=10) as c:
+        batch = b"[" + b",".join([transfer(event_id="b-1"), transfer(event_id="b-2", amount="x"),
+                                  ev("login", event_id="b-3", device_id="d", success=True)]) + b"]"
+        r = c.post("/v1/events", content=batch)
+        assert r.status_code == 200
+        items = r.json()
+        assert [i["status"] for i in items] == ["decided", "rejected", "accepted"]
+        assert items[0]["decision"]["action"] == "approve" and items[1]["error"]["field"] == "amount"
+        assert c.get("/v1/decisions/b-1").status_code == 200 and c.get("/v1/decisions/b-2").status_code == 404
+        assert c.post("/v1/events", content=b"[1, 2").status_code == 422
+
+        m = c.get("/metrics").text
+        assert 'qalqan_decisions_total{action="approve"} 1' in m
+        assert "qalqan_events_rejected_total 1" in m and "qalqan_decision_latency_ms_count 1" in m
+        assert c.get("/readyz").json() == {"status": "ready"}
+
+        spec = c.get("/openapi.json").json()
+        assert spec["openapi"].startswith("3.") and "/v1/events" in spec["paths"]
+        assert "Transfer" in spec["components"]["schemas"]
+        assert "/v1/holds/{event_id}/{verb}" in c.get("/docs").text

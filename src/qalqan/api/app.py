@@ -20,11 +20,13 @@ from typing import Any
 import msgspec
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from ..engine import Engine
+from ..engine import Engine, Outcome
 from ..events import EventError, json_schema, us_to_rfc3339
+from .metrics import Metrics
+from .openapi import docs_page, spec
 
 PROBLEM = "application/problem+json"
 log = logging.getLogger("qalqan.api")
@@ -114,17 +116,62 @@ _JSON = [(b"content-type", b"application/json")]
 def create_app(engine: Engine) -> Any:
     committer = GroupCommit(engine)
 
-    async def post_event(body: bytes) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    metrics = Metrics()
+
+    def decide_one(raw: bytes) -> Outcome:
         try:
-            outcome = engine.decide(body)
+            outcome = engine.decide(raw)
+        except EventError:
+            metrics.rejected += 1
+            raise
+        if outcome.decision is not None:
+            if not outcome.duplicate:
+                metrics.decided(outcome.decision)
+        else:
+            metrics.context += 1
+        return outcome
+
+    def unavailable(exc: Exception) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        status, payload, headers = _problem_parts(
+            503, "Record unavailable", f"nothing was stored, send it again: {exc}")
+        return status, payload, [*headers, (b"retry-after", b"1")]
+
+    async def post_batch(body: bytes) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        """A JSON array of events: each is decided (or rejected) on its own, in order; the answer
+        comes once all of them are durable."""
+        try:
+            items = msgspec.json.decode(body, type=list[msgspec.Raw])
+        except msgspec.DecodeError as exc:
+            return _problem_parts(422, "Invalid batch", f"not a JSON array of events: {exc}", field="$")
+        results: list[dict[str, Any]] = []
+        for i, raw in enumerate(items):
+            try:
+                o = decide_one(bytes(raw))
+            except EventError as exc:
+                results.append({"status": "rejected", "error": {"title": "Invalid event", "status": 422,
+                                "detail": f"[{i}] {exc}", "field": exc.field, "problem": exc.problem}})
+                continue
+            if o.decision_json is None:
+                results.append({"event_id": o.event_id, "status": "accepted"})
+            else:
+                results.append({"event_id": o.event_id, "status": "decided", "decision": msgspec.Raw(o.decision_json)})
+        try:
+            await committer.durable()
+        except Exception as exc:
+            return unavailable(exc)
+        return 200, msgspec.json.encode(results), _JSON
+
+    async def post_event(body: bytes) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        if body.lstrip()[:1] == b"[":
+            return await post_batch(body)
+        try:
+            outcome = decide_one(body)
         except EventError as exc:
             return _problem_parts(422, "Invalid event", str(exc), field=exc.field, problem=exc.problem)
         try:
             await committer.durable()
         except Exception as exc:
-            status, payload, headers = _problem_parts(
-                503, "Record unavailable", f"the event was not stored, send it again: {exc}")
-            return status, payload, [*headers, (b"retry-after", b"1")]
+            return unavailable(exc)
         if outcome.decision_json is None:
             return 202, msgspec.json.encode({"event_id": outcome.event_id, "status": "accepted"}), _JSON
         return 200, outcome.decision_json, _JSON
@@ -184,7 +231,21 @@ def create_app(engine: Engine) -> Any:
     async def schema(request: Request) -> Response:
         return JSONResponse(json_schema())
 
-    health = msgspec.json.encode({"status": "ok", "versions": engine.versions})
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(spec(engine.versions["rules"]))
+
+    async def docs(request: Request) -> Response:
+        return HTMLResponse(docs_page(spec(engine.versions["rules"])))
+
+    async def prometheus(request: Request) -> Response:
+        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    async def readyz(request: Request) -> Response:
+        try:
+            engine.record.last_seq()
+        except Exception as exc:  # the record does not answer: not ready for traffic
+            return problem(503, "Not ready", f"the record does not answer: {exc}")
+        return JSONResponse({"status": "ready"})
 
     def reload() -> None:
         """SIGHUP: recompile the rule packs and swap them in between two requests; a bad pack
@@ -215,6 +276,10 @@ def create_app(engine: Engine) -> Any:
             Route("/v1/holds/{event_id}/{verb}", act_on_hold, methods=["POST"]),
             Route("/v1/outbox", outbox, methods=["GET"]),
             Route("/v1/schema", schema, methods=["GET"]),
+            Route("/openapi.json", openapi, methods=["GET"]),
+            Route("/docs", docs, methods=["GET"]),
+            Route("/metrics", prometheus, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
         ],
         lifespan=lifespan,
     )
@@ -235,6 +300,7 @@ def create_app(engine: Engine) -> Any:
             await send({"type": "http.response.body", "body": payload})
             return
         if scope["type"] == "http" and scope["path"] == "/healthz":
+            health = msgspec.json.encode({"status": "ok", "versions": engine.versions})
             await send({"type": "http.response.start", "status": 200,
                         "headers": [*_JSON, (b"content-length", str(len(health)).encode())]})
             await send({"type": "http.response.body", "body": health})
