@@ -55,7 +55,7 @@ class Tokenizer:
 
     def token(self, value: str) -> str:
         raw = value.strip()
-        if _NUMBERISH.fullmatch(raw):
+        if not raw.isdigit() and _NUMBERISH.fullmatch(raw):  # all digits already: nothing to strip
             raw = _NON_DIGITS.sub("", raw)
         h = self._keyed.copy()
         h.update(raw.encode())
