@@ -1,6 +1,12 @@
 """The handbook benchmark, timed: ``qalqan evaluate`` for each protocol, in a fresh process each.
 
     .venv/bin/python bench/models.py [--protocol handbook-ch3 handbook-ch5] [--json out.json]
+    .venv/bin/python bench/models.py --latency [--customers 300 --days 20]
+
+``--latency``: what a live model adds to ``Engine.decide``. Trains a bundle on a simulated stream,
+then two engines (no model / the live bundle) decide the same stream, event by event in turn (so
+both see the same machine noise); per money movement, the wall time of ``decide``; p50/p99/p99.9
+of each and of the difference.
 
 Prints, per protocol, AUC ROC / AP / CP@100 per model and for the ensemble (mean ± std over the
 test folds) beside the handbook's published table, and the seconds spent: loading + features,
@@ -24,11 +30,61 @@ from qalqan.models.fdh import DEFAULT_DATA  # noqa: E402
 CODE = "import json,sys; from qalqan.models.evaluate import evaluate; print(json.dumps(evaluate(sys.argv[1])))"
 
 
+def latency(customers: int, days: int) -> None:
+    import tempfile
+
+    from common import pct, stream
+    from qalqan.config import from_env
+    from qalqan.engine import Engine
+    from qalqan.models import NoModel, bundle
+    from qalqan.models.train import train
+
+    path = stream(customers, days)
+    root = Path(tempfile.mkdtemp(prefix="qalqan-latency-"))
+    settings = from_env(db_url=f"sqlite:///{root / 'live.db'}", home=root)
+    t0 = time.perf_counter()
+    b = train(path, settings, name="bench", label_delay="0d")
+    print(f"trained {b.name} in {time.perf_counter() - t0:.1f} s")
+    bundle.promote(settings.home, b.name)
+    live = Engine(settings)
+    base = Engine(from_env(db_url=f"sqlite:///{root / 'none.db'}", home=root), model=NoModel())
+    base.model = NoModel()  # `model or load_live_model`: NoModel is falsy-safe, but be explicit
+    lines = path.read_bytes().splitlines()
+    quiet = Engine(from_env(db_url=f"sqlite:///{root / 'quiet.db'}", home=root))
+    quiet.model.reasons_at = 2.0  # type: ignore[attr-defined]  # never computes reasons (TreeSHAP)
+    times: dict[str, list[float]] = {"none": [], "live": [], "quiet": []}
+    clock = time.perf_counter_ns
+    for line in lines:
+        for key, engine in (("none", base), ("live", live), ("quiet", quiet)):
+            t = clock()
+            o = engine.decide(line)
+            dt = (clock() - t) / 1e3
+            if o.decision is not None:
+                times[key].append(dt)
+    diff = [a - b for a, b in zip(times["live"], times["none"])]
+    rows = [[k, f"{pct(v, 50):.1f}", f"{pct(v, 99):.1f}", f"{pct(v, 99.9):.1f}", str(len(v))]
+            for k, v in (("no model", times["none"]), ("live model", times["live"]), ("live − none", diff),
+                         ("live, no reasons", times["quiet"]))]
+    print(f"machine: {machine()}")
+    print_table(f"decide, µs per money movement ({customers} customers × {days} days)",
+                ["engine", "p50", "p99", "p99.9", "n"], rows)
+    flagged = sum(1 for line in lines if (o := live.decide(line)).decision is not None and o.decision.score >= 0.8)
+    print(f"added p99: {pct(times['live'], 99) - pct(times['none'], 99):.1f} µs; without reasons: "
+          f"{pct(times['quiet'], 99) - pct(times['none'], 99):.1f} µs; movements scored >= 0.8 "
+          f"(TreeSHAP reasons computed): {flagged} of {len(times['live'])}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--protocol", nargs="+", default=["handbook-ch3", "handbook-ch5"])
     ap.add_argument("--json", type=Path, help="also write the reports here")
+    ap.add_argument("--latency", action="store_true", help="the latency a live model adds to decide")
+    ap.add_argument("--customers", type=int, default=300)
+    ap.add_argument("--days", type=int, default=20)
     args = ap.parse_args()
+    if args.latency:
+        latency(args.customers, args.days)
+        return
     if not DEFAULT_DATA.exists():
         print(f"skipped: {DEFAULT_DATA} is absent (see ../shared/data/README.md)")
         return

@@ -36,7 +36,8 @@ from .features.online import OnlineFeatures
 from .features.view import Money, event_view
 from .holds import HoldBook, HoldPolicy
 from .lists import ListIndex
-from .models import NoModel, Scorer
+from .models import Scorer
+from .models.registry import load_live_model
 from .policy import ModelPolicy, decide_action, is_allowed
 from .privacy import Tokenizer
 from .rules.ruleset import RuleSet, load_packs
@@ -101,7 +102,7 @@ class Engine:
         self.feature_set = definitions.load()
         self.rules = rules or self.load_rules()
         self.candidates: RuleSet | None = None
-        self.model: Scorer = model or NoModel()
+        self.model: Scorer = model or load_live_model(settings, self.feature_set.version)
         self.hold_policy = HoldPolicy()
         self.model_policy = ModelPolicy()
         self.snapshot_every = snapshot_every or settings.snapshot_every
