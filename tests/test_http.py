@@ -144,3 +144,45 @@ def test_batch_metrics_readiness_and_openapi(server):
         assert spec["openapi"].startswith("3.") and "/v1/events" in spec["paths"]
         assert "Transfer" in spec["components"]["schemas"]
         assert "/v1/holds/{event_id}/{verb}" in c.get("/docs").text
+
+
+def test_api_keys_and_roles(tmp_path):
+    from typer.testing import CliRunner
+
+    from qalqan.cli import app
+
+    runner = CliRunner()
+    secrets = {}
+    for role in ("integrator", "auditor"):
+        r = runner.invoke(app, ["keys", "create", "--role", role, "--org", "bank1"])
+        assert r.exit_code == 0, r.output
+        secrets[role] = r.output.split(": ", 1)[1].split()[0]
+    assert runner.invoke(app, ["keys", "create", "--role", "boss", "--org", "x"]).exit_code == 2
+    stored = (tmp_path / "home" / "api-keys.json").read_text()
+    assert secrets["integrator"] not in stored  # only the hash is kept
+    port = _free_port()
+    env = {**os.environ, "QALQAN_AUTH": "on", "QALQAN_DB": f"sqlite:///{tmp_path / 'a.db'}"}
+    proc = subprocess.Popen([sys.executable, "-m", "qalqan", "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                httpx.get(f"{base}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        with httpx.Client(base_url=base, timeout=10) as c:
+            assert c.post("/v1/events", content=transfer(event_id="k-1")).status_code == 401
+            bad = c.post("/v1/events", content=transfer(event_id="k-1"), headers={"Authorization": "Bearer nope"})
+            assert bad.status_code == 401 and bad.headers["content-type"] == "application/problem+json"
+            as_integrator = {"Authorization": f"Bearer {secrets['integrator']}"}
+            as_auditor = {"Authorization": f"Bearer {secrets['auditor']}"}
+            assert c.post("/v1/events", content=transfer(event_id="k-1"), headers=as_integrator).status_code == 200
+            assert c.post("/v1/events", content=transfer(event_id="k-2"), headers=as_auditor).status_code == 403
+            assert c.get("/v1/decisions/k-1", headers=as_auditor).status_code == 200
+            assert c.get("/v1/outbox", headers=as_integrator).status_code == 403
+            assert c.get("/metrics").status_code == 200  # open: a scraper needs no key
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

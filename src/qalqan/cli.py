@@ -207,6 +207,48 @@ def rules_test(rules: Path | None = typer.Option(None, "--rules", help="folder o
         raise typer.Exit(1)
 
 
+keys_app = typer.Typer(help="API keys with roles (stored hashed in QALQAN_HOME).")
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    role: str = typer.Option(..., help="integrator, merchant, analyst, auditor or admin"),
+    org: str = typer.Option(..., help="the organisation the key belongs to"),
+    name: str = typer.Option("", help="a label for people"),
+) -> None:
+    """Make a key; it is printed once and stored only as its hash."""
+    from .api.keys import KeyRing
+
+    try:
+        key, secret = KeyRing.load(_settings().home).create(role, org, name)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    out.print(f"key {key.id} ({key.role}, {key.org}): {secret}")
+    out.print("store it now: it cannot be shown again")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """The keys: id, role, organisation, whether revoked (never the key itself)."""
+    from .api.keys import KeyRing
+
+    for k in KeyRing.load(_settings().home).keys.values():
+        out.print(f"{k.id}  {k.role:10s} {k.org:16s} {'revoked' if k.revoked else 'active'}  {k.name}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str) -> None:
+    """Revoke a key by its id."""
+    from .api.keys import KeyRing
+
+    if not KeyRing.load(_settings().home).revoke(key_id):
+        err.print(f"[red]error:[/red] no active key {key_id!r}")
+        raise typer.Exit(1)
+    out.print(f"revoked {key_id}")
+
+
 hold_app = typer.Typer(help="Suspended transfers (161-FZ art. 8): show, confirm, reject, repeat.")
 app.add_typer(hold_app, name="hold")
 
@@ -287,12 +329,22 @@ def serve(
     import uvicorn
 
     from .api import create_app
+    from .api.keys import KeyRing
     from .engine import Engine
 
-    engine = Engine(_settings(db))
+    settings = _settings(db)
+    auth = os.environ.get("QALQAN_AUTH", "on" if settings.production else "off").lower()
+    if auth not in ("on", "off"):
+        err.print("[red]error:[/red] QALQAN_AUTH: must be on or off")
+        raise typer.Exit(2)
+    keys = KeyRing.load(settings.home) if auth == "on" else None
+    if keys is not None and not keys.keys:
+        err.print("[red]error:[/red] QALQAN_AUTH=on but no API key exists: make one with `qalqan keys create`")
+        raise typer.Exit(2)
+    engine = Engine(settings)
     _tune_gc()
     err.print(f"qalqan serving on http://{host}:{port} (record: {engine.record.url})")
-    uvicorn.run(create_app(engine), host=host, port=port, log_level="warning", access_log=False,
+    uvicorn.run(create_app(engine, keys), host=host, port=port, log_level="warning", access_log=False,
                 loop="uvloop", http="httptools")
 
 

@@ -25,6 +25,7 @@ from starlette.routing import Route
 
 from ..engine import Engine, Outcome
 from ..events import EventError, json_schema, us_to_rfc3339
+from .keys import OPEN_PATHS, KeyRing, allowed
 from .metrics import Metrics
 from .openapi import docs_page, spec
 
@@ -113,7 +114,9 @@ class GroupCommit:
 _JSON = [(b"content-type", b"application/json")]
 
 
-def create_app(engine: Engine) -> Any:
+def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
+    """``keys``: when given, every request but the open ones needs `Authorization: Bearer <key>`
+    and a role that may use the endpoint (api/keys.py)."""
     committer = GroupCommit(engine)
 
     metrics = Metrics()
@@ -284,7 +287,25 @@ def create_app(engine: Engine) -> Any:
         lifespan=lifespan,
     )
 
+    async def deny(send: Any, status: int, detail: str) -> None:
+        _, payload, headers = _problem_parts(status, "Unauthorized" if status == 401 else "Forbidden", detail)
+        if status == 401:
+            headers = [*headers, (b"www-authenticate", b'Bearer realm="qalqan"')]
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [*headers, (b"content-length", str(len(payload)).encode())]})
+        await send({"type": "http.response.body", "body": payload})
+
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if keys is not None and scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
+            auth = next((v for k, v in scope["headers"] if k == b"authorization"), None)
+            key = keys.check(auth)
+            if key is None:
+                return await deny(send, 401, "a valid API key is needed: Authorization: Bearer <key>")
+            if not allowed(key.role, scope["method"], scope["path"]):
+                return await deny(send, 403, f"role {key.role!r} may not {scope['method']} {scope['path']}")
+        await serve(scope, receive, send)
+
+    async def serve(scope: dict[str, Any], receive: Any, send: Any) -> None:
         """The hot endpoint as plain ASGI (the framework's request objects cost more than a
         decision); everything else goes through Starlette's routing."""
         if scope["type"] == "http" and scope["path"] == "/v1/events" and scope["method"] == "POST":
