@@ -5,6 +5,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -18,12 +20,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def server(db_url):
+@contextmanager
+def serving(**env_extra: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A real `qalqan serve` process on a free port, up and answering, stopped afterwards."""
     port = _free_port()
-    env = {**os.environ, "QALQAN_DB": db_url}
-    proc = subprocess.Popen([sys.executable, "-m", "qalqan", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([sys.executable, "-m", "qalqan", "serve", "--port", str(port)],
+                            env={**os.environ, **env_extra}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
@@ -35,9 +37,17 @@ def server(db_url):
                 proc.kill()
                 pytest.fail(f"server did not start: {proc.stdout.read().decode()}")
             time.sleep(0.1)
-    yield base
-    proc.terminate()
-    proc.wait(timeout=20)
+    try:
+        yield base, proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+@pytest.fixture
+def server(db_url):
+    with serving(QALQAN_DB=db_url) as (base, _):
+        yield base
 
 
 def test_decisions_context_and_errors(server):
@@ -84,7 +94,7 @@ def test_holds_over_http(server):
         assert kinds == ["hold_started", "hold_released"]
 
 
-def test_sighup_reloads_rules_without_dropping_requests(tmp_path, monkeypatch):
+def test_sighup_reloads_rules_without_dropping_requests(tmp_path):
     import shutil
     import signal as sig
 
@@ -92,35 +102,21 @@ def test_sighup_reloads_rules_without_dropping_requests(tmp_path, monkeypatch):
 
     rules = tmp_path / "rules"
     shutil.copytree(PACKS_DIR, rules)
-    port = _free_port()
-    env = {**os.environ, "QALQAN_DB": f"sqlite:///{tmp_path / 'r.db'}", "QALQAN_RULES": str(rules)}
-    proc = subprocess.Popen([sys.executable, "-m", "qalqan", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                httpx.get(f"{base}/healthz", timeout=1)
+    with serving(QALQAN_DB=f"sqlite:///{tmp_path / 'r.db'}", QALQAN_RULES=str(rules)) as (base, proc), \
+            httpx.Client(base_url=base, timeout=10) as c:
+        before = c.post("/v1/events", content=transfer(event_id="s-1", amount="7000")).json()
+        assert before["action"] == "approve"
+        (rules / "extra.yaml").write_text(
+            "pack: extra\nrules:\n  - id: seven\n    when: \"amount_base == rub(7000)\"\n    action: review\n")
+        proc.send_signal(sig.SIGHUP)
+        deadline = time.monotonic() + 20
+        while True:  # every request is answered, by the old set or the new one
+            d = c.post("/v1/events", content=transfer(amount="7000")).json()
+            if d["action"] == "review":
                 break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        with httpx.Client(base_url=base, timeout=10) as c:
-            before = c.post("/v1/events", content=transfer(event_id="s-1", amount="7000")).json()
-            assert before["action"] == "approve"
-            (rules / "extra.yaml").write_text(
-                "pack: extra\nrules:\n  - id: seven\n    when: \"amount_base == rub(7000)\"\n    action: review\n")
-            proc.send_signal(sig.SIGHUP)
-            deadline = time.monotonic() + 20
-            while True:  # every request is answered, by the old set or the new one
-                d = c.post("/v1/events", content=transfer(amount="7000")).json()
-                if d["action"] == "review":
-                    break
-                assert time.monotonic() < deadline, "the new rules never came in"
-                time.sleep(0.05)
-            assert d["versions"]["rules"] != before["versions"]["rules"]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+            assert time.monotonic() < deadline, "the new rules never came in"
+            time.sleep(0.05)
+        assert d["versions"]["rules"] != before["versions"]["rules"]
 
 
 def test_batch_metrics_readiness_and_openapi(server):
@@ -160,29 +156,15 @@ def test_api_keys_and_roles(tmp_path):
     assert runner.invoke(app, ["keys", "create", "--role", "boss", "--org", "x"]).exit_code == 2
     stored = (tmp_path / "home" / "api-keys.json").read_text()
     assert secrets["integrator"] not in stored  # only the hash is kept
-    port = _free_port()
-    env = {**os.environ, "QALQAN_AUTH": "on", "QALQAN_DB": f"sqlite:///{tmp_path / 'a.db'}"}
-    proc = subprocess.Popen([sys.executable, "-m", "qalqan", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                httpx.get(f"{base}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        with httpx.Client(base_url=base, timeout=10) as c:
-            assert c.post("/v1/events", content=transfer(event_id="k-1")).status_code == 401
-            bad = c.post("/v1/events", content=transfer(event_id="k-1"), headers={"Authorization": "Bearer nope"})
-            assert bad.status_code == 401 and bad.headers["content-type"] == "application/problem+json"
-            as_integrator = {"Authorization": f"Bearer {secrets['integrator']}"}
-            as_auditor = {"Authorization": f"Bearer {secrets['auditor']}"}
-            assert c.post("/v1/events", content=transfer(event_id="k-1"), headers=as_integrator).status_code == 200
-            assert c.post("/v1/events", content=transfer(event_id="k-2"), headers=as_auditor).status_code == 403
-            assert c.get("/v1/decisions/k-1", headers=as_auditor).status_code == 200
-            assert c.get("/v1/outbox", headers=as_integrator).status_code == 403
-            assert c.get("/metrics").status_code == 200  # open: a scraper needs no key
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+    with serving(QALQAN_AUTH="on", QALQAN_DB=f"sqlite:///{tmp_path / 'a.db'}") as (base, _), \
+            httpx.Client(base_url=base, timeout=10) as c:
+        assert c.post("/v1/events", content=transfer(event_id="k-1")).status_code == 401
+        bad = c.post("/v1/events", content=transfer(event_id="k-1"), headers={"Authorization": "Bearer nope"})
+        assert bad.status_code == 401 and bad.headers["content-type"] == "application/problem+json"
+        as_integrator = {"Authorization": f"Bearer {secrets['integrator']}"}
+        as_auditor = {"Authorization": f"Bearer {secrets['auditor']}"}
+        assert c.post("/v1/events", content=transfer(event_id="k-1"), headers=as_integrator).status_code == 200
+        assert c.post("/v1/events", content=transfer(event_id="k-2"), headers=as_auditor).status_code == 403
+        assert c.get("/v1/decisions/k-1", headers=as_auditor).status_code == 200
+        assert c.get("/v1/outbox", headers=as_integrator).status_code == 403
+        assert c.get("/metrics").status_code == 200  # open: a scraper needs no key
