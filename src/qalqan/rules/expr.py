@@ -210,7 +210,11 @@ class Compiler:
 
     def _name_vs_constant(self, node: ast.Compare) -> Fn | None:
         """`feature OP constant`, the commonest condition, as one closure instead of three calls."""
-        if len(node.ops) != 1 or not isinstance(node.left, ast.Name):
+        if len(node.ops) != 1:
+            return None
+        if isinstance(node.ops[0], (ast.In, ast.NotIn)) and isinstance(node.comparators[0], ast.Name):
+            return self._constant_in_name(node)
+        if not isinstance(node.left, ast.Name):
             return None
         name = node.left.id
         if name in self._macro_fns or name in self.constants or name not in self.names:
@@ -244,6 +248,28 @@ class Compiler:
 
             return equal
         return None
+
+    def _constant_in_name(self, node: ast.Compare) -> Fn | None:
+        """`'list' in recipient_lists`: the lists' test, as one closure."""
+        name = node.comparators[0].id  # type: ignore[attr-defined]
+        if name in self._macro_fns or name in self.constants or name not in self.names:
+            return None
+        try:
+            const = self._const(node.left)
+        except ExprError:
+            return None
+        negate = isinstance(node.ops[0], ast.NotIn)
+
+        def member_of(c: Ctx) -> bool:
+            try:
+                container = c[name]
+            except KeyError:
+                return negate
+            if container is None:
+                return negate
+            return (const in container) != negate
+
+        return member_of
 
     def _folded(self, node: ast.AST) -> tuple[bool, Any]:
         """(True, value) for a constant sub-expression, (False, None) otherwise; a call of a known
@@ -281,20 +307,7 @@ class Compiler:
             return name
         if isinstance(node, ast.BoolOp):
             parts = [self._node(v) for v in node.values]
-            if isinstance(node.op, ast.And):
-                def all_of(c: Ctx) -> bool:
-                    for p in parts:
-                        if not p(c):
-                            return False
-                    return True
-                return all_of
-
-            def any_of(c: Ctx) -> bool:
-                for p in parts:
-                    if p(c):
-                        return True
-                return False
-            return any_of
+            return _all_of(parts) if isinstance(node.op, ast.And) else _any_of(parts)
         if isinstance(node, ast.UnaryOp):
             inner = self._node(node.operand)
             if isinstance(node.op, ast.Not):
@@ -338,3 +351,36 @@ class Compiler:
             name = node.func.id if isinstance(node.func, ast.Name) else ast.unparse(node.func)
             raise self._fail(node, f"unknown function {name!r}; allowed: {sorted(CONSTANT_FUNCS)}")
         raise self._fail(node, f"{type(node).__name__} is not allowed in a rule expression")
+
+
+# Two and three parts are most conditions: unrolled, they skip a loop per evaluation.
+def _all_of(parts: list[Fn]) -> Fn:
+    if len(parts) == 2:
+        a, b = parts
+        return lambda c: True if a(c) and b(c) else False
+    if len(parts) == 3:
+        a, b, d = parts
+        return lambda c: True if a(c) and b(c) and d(c) else False
+
+    def all_of(c: Ctx) -> bool:
+        for p in parts:
+            if not p(c):
+                return False
+        return True
+    return all_of
+
+
+def _any_of(parts: list[Fn]) -> Fn:
+    if len(parts) == 2:
+        a, b = parts
+        return lambda c: True if a(c) or b(c) else False
+    if len(parts) == 3:
+        a, b, d = parts
+        return lambda c: True if a(c) or b(c) or d(c) else False
+
+    def any_of(c: Ctx) -> bool:
+        for p in parts:
+            if p(c):
+                return True
+        return False
+    return any_of
