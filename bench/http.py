@@ -1,11 +1,12 @@
 """HTTP throughput and latency: `qalqan serve` in one process, the load generator in another.
 
-    .venv/bin/python bench/http.py [--requests 60000] [--connections 32]
+    .venv/bin/python bench/http.py [--requests 60000] [--connections 32] [--auth]
 
 The server decides simulated money movements (the rest of the stream is sent too, answered
 202) with durability on. The load generator is a separate process with keep-alive connections
 over loopback; it records each request's latency. The reference, in the same run against the
-same server process, is `GET /healthz` — what the HTTP stack itself costs.
+same server process, is `GET /healthz` — what the HTTP stack itself costs. With ``--auth`` the
+server checks an API key on every request (QALQAN_AUTH=on) and the client sends an integrator's.
 """
 
 from __future__ import annotations
@@ -35,12 +36,13 @@ def _free_port() -> int:
 async def _conn(port: int, bodies: list[bytes], path: str, lat: list[float], codes: dict[int, int]) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     clock = time.perf_counter
+    auth = f"Authorization: {os.environ['QALQAN_AUTH_HEADER']}\r\n" if os.environ.get("QALQAN_AUTH_HEADER") else ""
     for body in bodies:
         if body:
-            req = (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            req = (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{auth}"
                    f"Content-Length: {len(body)}\r\n\r\n").encode() + body
         else:
-            req = f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+            req = f"GET {path} HTTP/1.1\r\nHost: x\r\n{auth}\r\n".encode()
         t = clock()
         writer.write(req)
         head = await reader.readuntil(b"\r\n\r\n")
@@ -121,11 +123,19 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=8)
     ap.add_argument("--pin", action="store_true", help="server on core 0, load generator on core 1")
     ap.add_argument("--python-client", action="store_true", help="use the Python load generator even if wrk exists")
+    ap.add_argument("--auth", action="store_true", help="QALQAN_AUTH=on: every request carries an integrator's key")
     args = ap.parse_args()
     lines = [ln for ln in stream(1500, 30).read_bytes().splitlines() if ln.strip()][: args.requests]
     tmp = tempfile.mkdtemp(prefix="qalqan-bench-http-")
     port = _free_port()
     env = {**os.environ, "QALQAN_HOME": tmp, "QALQAN_DB": f"sqlite:///{tmp}/http.db"}
+    if args.auth:
+        made = subprocess.run([sys.executable, "-m", "qalqan", "keys", "create", "--role", "integrator",
+                               "--org", "bench"], env={**env, "COLUMNS": "400"}, capture_output=True, text=True,
+                              check=True).stdout
+        secret = made.split(": ", 1)[1].split()[0]
+        env["QALQAN_AUTH"] = "on"
+        os.environ["QALQAN_AUTH_HEADER"] = f"Bearer {secret}"  # read by wrk's script and the Python client
     cmd = [sys.executable, "-m", "qalqan", "serve", "--port", str(port)]
     pin = args.pin and os.path.exists("/usr/bin/taskset")
     server = subprocess.Popen(["taskset", "-c", "0", *cmd] if pin else cmd, env=env)
@@ -164,6 +174,7 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=30)
     print(f"machine: {machine()}; {len(lines):,} events, {args.connections} keep-alive connections; "
+          f"API keys {'checked on every request' if args.auth else 'off'}; "
           f"load generator: {client}; {'server on core 0, load generator on core 1' if pin else 'not pinned'}")
     print_table(
         "HTTP, one server process (uvicorn + httptools + uvloop; plain-ASGI hot path), SQLite group commit",

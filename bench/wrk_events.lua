@@ -5,6 +5,8 @@ local bodies = {}
 for line in io.lines(path) do bodies[#bodies + 1] = line end
 local i = 0
 local headers = {["Content-Type"] = "application/json"}
+local auth = os.getenv("QALQAN_AUTH_HEADER")
+if auth and auth ~= "" then headers["Authorization"] = auth end
 
 request = function()
   i = i + 1
