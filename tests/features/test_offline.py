@@ -89,6 +89,17 @@ def both(views: list[dict], fs: FeatureSet) -> list[dict[str, Any]]:
     return off
 
 
+def test_a_late_event_reads_the_last_time_before_its_own(fs: FeatureSet) -> None:
+    """A payment that arrives after a later one reads the time since the latest update at or
+    before its own time — never a negative time since an update that happened after it."""
+    views = [pay(T0, "A"), pay(T0 + 20 * 60_000_000, "A"), pay(T0 + 10 * 60_000_000, "A"),
+             pay(T0 + 30 * 60_000_000, "B"), pay(T0 + 5 * 60_000_000, "B"), pay(T0 + 31 * 60_000_000, "A")]
+    out = both(views, fs)
+    assert out[2]["seen"] == 10 * 60_000_000  # since the first payment, not -10 min
+    assert out[4]["seen"] is None  # B's only earlier payment is later in time: nothing before it
+    assert out[5]["seen"] == 11 * 60_000_000
+
+
 def test_a_window_holds_exactly_w_earlier_and_not_one_microsecond_more(fs: FeatureSet) -> None:
     views = [pay(T0, "A"), pay(T0 + H, "A"), pay(T0, "B"), pay(T0 + H + 1, "B")]
     out = both(views, fs)

@@ -234,8 +234,8 @@ class _Distinct:
 def seen_reads(tl: Timeline, upd: np.ndarray, ukid: np.ndarray, rd: np.ndarray, rkid: np.ndarray,
                first: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For each reader (returned as ``rows``, sorted by key and position): the ts of the latest
-    (``first``: earliest) update of its key earlier in the stream, and whether there is one.
-    Stream order decides here, not time: so the online state does."""
+    update of its key earlier in the stream and not later in time (``first``: the earliest update
+    earlier in the stream), and whether there is one — as the online state reads them."""
     n = tl.n
     ro = np.argsort(rkid * n + rd)
     rows, rkid = rd[ro], rkid[ro]
@@ -254,4 +254,16 @@ def seen_reads(tl: Timeline, upd: np.ndarray, ukid: np.ndarray, rd: np.ndarray, 
     i = np.searchsorted(C, rkid * n + rows, "left") - 1  # the reader itself updates after it reads
     ii = np.maximum(i, 0)
     valid = (i >= 0) & (kid[ii] == rkid)
-    return rows, tl.sorted_ts[acc[ii]], valid
+    at = acc[ii]
+    if not first and not tl.in_order:
+        # A late reader whose latest earlier update is later in time: the latest one before it.
+        mine = tl.rank[rows]
+        for j in np.flatnonzero(valid & (at > mine)):
+            lo = np.searchsorted(C, rkid[j] * n, "left")
+            earlier = rank[lo:i[j] + 1]
+            before = earlier[earlier < mine[j]]
+            if len(before):
+                at[j] = before.max()
+            else:
+                valid[j] = False
+    return rows, tl.sorted_ts[at], valid

@@ -12,7 +12,7 @@ snapshot and folds the record's later events, and reads the same values as an un
 
 from __future__ import annotations
 
-from bisect import insort
+from bisect import bisect_right, insort
 from typing import Any
 
 import msgspec
@@ -22,6 +22,30 @@ from .definitions import ENTITIES, FeatureSet, FeatureSpec
 # Entries older than the longest window stay this long before they are dropped, so that a
 # slightly late event still finds what was inside its own windows.
 GRACE_US = 3_600_000_000
+
+
+def _seen_at(times: list[int], ts: int) -> None:
+    """Adds a last_seen time. The key keeps its latest time and the times within GRACE_US before
+    it (and one older), so that a late event reads the latest time before its own, not a later one."""
+    if ts >= times[-1]:
+        times.append(ts)
+        if len(times) > 2 and times[1] < ts - GRACE_US:
+            lo = ts - GRACE_US
+            i = 1
+            while i < len(times) - 1 and times[i] < lo:
+                i += 1
+            del times[: i - 1]
+    else:
+        insort(times, ts)
+
+
+def _since_latest(times: list[int], ts: int) -> int | None:
+    """Microseconds since the latest time at or before ``ts``; None if there is none."""
+    last = times[-1]
+    if last <= ts:
+        return ts - last
+    i = bisect_right(times, ts)
+    return ts - times[i - 1] if i else None
 
 
 class Windows:
@@ -227,7 +251,7 @@ class OnlineFeatures:
             for n, x in zip(names, vals):
                 ctx[n] = x
         elif s.kind == "last_seen":
-            ctx[names[0]] = None if state is None else ts - state
+            ctx[names[0]] = None if state is None else _since_latest(state, ts)
         else:  # first_seen: an unseen key is new now
             ctx[names[0]] = None if key is None else (0 if state is None else max(ts - state, 0))
 
@@ -255,9 +279,11 @@ class OnlineFeatures:
                     amount = v.get("amount_base") or 0
                 w.add(ts, amount, v.get(distinct) if distinct else None)
             elif kind == "last_seen":
-                prev = table.get(key)
-                if prev is None or ts > prev:
-                    table[key] = ts
+                times = table.get(key)
+                if times is None:
+                    table[key] = [ts]
+                else:
+                    _seen_at(times, ts)
             elif key not in table or ts < table[key]:
                 table[key] = ts
         self._updates += 1
@@ -273,6 +299,8 @@ class OnlineFeatures:
                 stale = [
                     k for k, w in table.items() if not w.entries or w.entries[-1][0] < wm - s.windows_us[-1] - GRACE_US
                 ]
+            elif s.kind == "last_seen":
+                stale = [k for k, t in table.items() if t[-1] < wm - s.ttl_us]
             else:
                 stale = [k for k, t in table.items() if t < wm - s.ttl_us]
             for k in stale:
@@ -309,6 +337,8 @@ class OnlineFeatures:
                         w.add(ts, amount, value)
                     restored[k] = w
                 self.tables.append(restored)
+            elif s.kind == "last_seen":  # a list of times; snapshots before that kept one
+                self.tables.append({k: t if isinstance(t, list) else [t] for k, t in table.items()})
             else:
                 self.tables.append(dict(table))
         return True
