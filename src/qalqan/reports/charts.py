@@ -46,13 +46,17 @@ def _legend(series: list[Series], rules: list[Rule]) -> str:
     return f'<ul class="legend">{"".join(items)}</ul>'
 
 
-def _nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
-    """Round tick values covering ``lo``..``hi`` (1, 2 or 5 times a power of ten apart)."""
+def _nice_ticks(lo: float, hi: float, n: int = 5, whole: bool = False) -> list[float]:
+    """Round tick values covering ``lo``..``hi`` (1, 2 or 5 times a power of ten apart);
+    ``whole``: counts, so never less than 1 apart (no "0 0 1 2 2" axis for small counts)."""
     if hi <= lo:
         hi = lo + (abs(lo) or 1.0)
     raw = (hi - lo) / n
     mag = 10 ** math.floor(math.log10(raw))
-    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    steps = (1, 2, 5, 10) if whole and mag < 10 else (1, 2, 2.5, 5, 10)
+    step = next(m * mag for m in steps if m * mag >= raw)
+    if whole:
+        step = max(1.0, step)
     first = math.floor(lo / step) * step
     ticks, t = [], first
     while t < hi + step * 0.999:
@@ -75,7 +79,7 @@ def _fmt(v: float, kind: str, span: float) -> str:
 class _Scale:
     def __init__(self, values: list[float], y_format: str, height: int = H) -> None:
         lo, hi = min([0.0, *values]), max([0.0, *values])
-        self.ticks = _nice_ticks(lo, hi)
+        self.ticks = _nice_ticks(lo, hi, whole=y_format in ("count", "money"))
         self.lo, self.hi = self.ticks[0], self.ticks[-1]
         self.bottom, self.top = height - BOTTOM, TOP
         self.kind = y_format
