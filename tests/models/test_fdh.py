@@ -52,6 +52,32 @@ def test_terminal_labels_count_only_once_known(sliced: Path) -> None:
         assert r["term_7d_risk"] == pytest.approx(known["TX_FRAUD"].mean() if known.height else 0.0)
 
 
+def test_streak_age_and_card_max_by_brute_force(sliced: Path) -> None:
+    """The terminal's fraud streak (its latest known labels all fraud) and its age, and the amount
+    against the card's prior 120-day maximum, recomputed from the raw rows with labels known at t."""
+    tx = fdh.load(sliced).filter(pl.col("TX_DATETIME") >= datetime(2018, 4, 1))
+    frame = fdh.features(tx)
+    streaks = frame.filter(pl.col("term_streak_age") >= 0)
+    assert streaks.height > 0 and frame.filter(pl.col("term_streak_age") < 0).height > 0
+    for r in [*streaks.head(10).iter_rows(named=True), *frame.tail(10).iter_rows(named=True)]:
+        t, term = r["TX_DATETIME"], r["TERMINAL_ID"]
+        known = tx.filter((pl.col("TERMINAL_ID") == term) & (pl.col("TX_DATETIME") <= t - timedelta(days=7))
+                          & (pl.col("TX_DATETIME") > t - timedelta(days=67)))  # labels known at t (60-day memory)
+        fraud_t = known.filter(pl.col("TX_FRAUD") == 1)["TX_DATETIME"].max()
+        genuine_t = known.filter(pl.col("TX_FRAUD") == 0)["TX_DATETIME"].max()
+        streak = fraud_t is not None and genuine_t is not None and fraud_t > genuine_t
+        if streak:
+            age = (t - (genuine_t + timedelta(days=7))).total_seconds() / 86_400
+            assert r["term_streak_age"] == pytest.approx(age, abs=1e-6)
+            assert r["term_streak_left"] == pytest.approx(21 - age, abs=1e-6)
+        elif genuine_t is not None:
+            assert r["term_streak_age"] == -1.0
+        card = tx.filter((pl.col("CUSTOMER_ID") == r["CUSTOMER_ID"]) & (pl.col("TX_DATETIME") < t)
+                         & (pl.col("TX_DATETIME") >= t - timedelta(days=120)))
+        want = r["amount"] / card["TX_AMOUNT"].max() if card.height else 1.0
+        assert r["amount_to_card_max_120d"] == pytest.approx(want, rel=1e-9)
+
+
 def test_ch3_end_to_end_on_a_slice(sliced: Path) -> None:
     report = evaluate("handbook-ch3", sliced)
     (fold,) = report["folds"]

@@ -120,6 +120,30 @@ def test_manifest(served: dict[str, Any]) -> None:
     assert "atm_refused_24h_count" not in m["features"] and "since_od1765_sign" not in m["features"]
 
 
+def test_reasons_are_path_contributions_that_add_up_to_the_log_odds(served: dict[str, Any]) -> None:
+    """The precomputed per-leaf attributions (Saabas) sum, with the bias, to the booster's raw
+    score of every row; the fast leaf-index path and ``Booster.predict(pred_leaf=True)`` agree; and
+    the top reason is an input TreeSHAP also credits."""
+    settings: Settings = served["settings"]
+    model: LiveModel = served["model"]
+    frame = build(views_from_jsonl(served["stream"], settings.key, settings.fx), definitions.load())
+    X = matrix(frame, list(model.inputs))
+    rows = X[np.argsort(-model.score_many(X))[:200]]  # the riskiest rows: those that get reasons
+    raw = model.booster.predict(rows, raw_score=True)
+    slow = LiveModel(model.version, model.booster, list(model.inputs))
+    slow._fast_leaf = None  # the fallback path
+    for x, want in zip(rows, raw):
+        values = x.tolist()
+        c = model.contributions(values)
+        assert model.bias + c.sum() == pytest.approx(want, abs=1e-9)
+        np.testing.assert_allclose(slow.contributions(values), c, rtol=0, atol=1e-12)
+    split = model.booster.feature_importance("split")
+    assert model.features == {n for n, c in zip(model.inputs, split) if c > 0}  # what the engine computes eagerly
+    top = model.reasons(rows[0].tolist())
+    assert top and all(r.source == "model" and (r.weight or 0) > 0 for r in top)
+    assert top[0].code in {r.code for r in model.shap_reasons(rows[0].tolist())}
+
+
 def _copy(src: Path, home: Path) -> Path:
     dst = bundle.models_dir(home) / src.name
     dst.mkdir(parents=True)

@@ -138,5 +138,6 @@ def listing(home: Path) -> list[dict[str, Any]]:
             m = {}
         out.append({"name": d.parent.name, "created": m.get("created"), "rows": (m.get("rows") or {}).get("train"),
                     "metrics": m.get("metrics") or {}, "features_version": m.get("features_version"),
+                    "members": m.get("members") or (["gbm"] if m.get("kind") == "lightgbm" else []),
                     "live": d.parent.name == live})
     return sorted(out, key=lambda r: (r["created"] or "", r["name"]))

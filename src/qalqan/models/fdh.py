@@ -35,6 +35,9 @@ INPUTS = (
     "term_14d_frauds", "term_30d_frauds", "term_days_since_fraud", "term_days_since_first_fraud",
     "term_days_since_genuine", "term_fraud_streak_days",
     "term_1d_n", "term_7d_n", "term_28d_n",
+    # how old the terminal's fraud streak is (a compromise lasts 28 days: labels known 7 days late,
+    # so a streak older than ~21 days is ending) and the amount against the card's 120-day maximum
+    "term_streak_age", "term_streak_left", "amount_to_card_max_120d",
 )
 
 
@@ -132,6 +135,12 @@ def derive(raw: pl.DataFrame) -> pl.DataFrame:
         .otherwise(f("term_days_since_first_fraud")).alias("term_days_since_first_fraud"),
         # > 0: the labels known since the latest genuine one are all frauds (for that many days)
         (f("term_days_since_genuine") - f("term_days_since_fraud")).alias("term_fraud_streak_days"),
+        (amt / (f("card_120d_max") / cents)).fill_null(1.0).alias("amount_to_card_max_120d"),
+    ).with_columns(  # a streak's age is the time since the latest genuine label (−1: no streak)
+        pl.when(f("term_fraud_streak_days") > 0).then(f("term_days_since_genuine")).otherwise(-1.0)
+        .alias("term_streak_age"),
+        pl.when(f("term_fraud_streak_days") > 0).then(21.0 - f("term_days_since_genuine")).otherwise(-30.0)
+        .alias("term_streak_left"),
     )
     return out.select("TRANSACTION_ID", "TX_DATETIME", "day", "CUSTOMER_ID", "TERMINAL_ID", "TX_FRAUD",
                       *[pl.col(c).cast(pl.Float64) for c in INPUTS])

@@ -15,8 +15,12 @@ from .base import ModelError, row, top_reasons
 PARAMS: dict[str, Any] = {
     "objective": "binary", "learning_rate": 0.05, "num_leaves": 15, "min_data_in_leaf": 40,
     "feature_fraction": 0.8, "bagging_fraction": 0.8, "bagging_freq": 1, "lambda_l2": 1.0,
-    "verbose": -1, "num_threads": 2, "seed": 7, "deterministic": True,
+    "verbose": -1, "num_threads": 1, "seed": 7, "deterministic": True,
 }
+# One thread: on the project's 2 shared cores, OpenMP's two threads spin-wait whenever another
+# process holds a core; measured (bench/train.py, 300,000 rows, 300 rounds, load ~7): 1 thread
+# 14-25 s wall / 7 s CPU, 2 threads 113 s wall / 40 s CPU. On an idle machine 2 threads would be
+# ~1.7× faster; pass params={"num_threads": 2} there.
 
 
 class GradientBoosting:
