@@ -15,6 +15,7 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/qalqan demo
 
 test: $(VENV)/.installed $(CHROMIUM)
+	-@bash scripts/services.sh
 	$(VENV)/bin/python -m pytest
 
 # The reports' browser test draws the HTML report in headless Chromium (Debian's package); without it

@@ -150,6 +150,21 @@ def decisions(
 
 
 @app.command()
+def labels(
+    export: Path = typer.Option(..., "--export", help="write the organisation's label events here (JSONL)"),
+    org: str = typer.Option("default", help="whose labels"),
+    db: str | None = typer.Option(None, help="record URL"),
+) -> None:
+    """Export the labels given over the API and by case decisions, as `label` events: append them
+    to the events file that `qalqan train` reads."""
+    from .labels import export_jsonl
+
+    with _engine(db) as engine, open(export, "wb") as f:
+        n = export_jsonl(engine, f, org)
+    out.print(f"wrote {n:,} labels to {export}")
+
+
+@app.command()
 def backtest(
     source: Path = typer.Argument(..., exists=True, dir_okay=False, help="labelled JSON Lines stream"),
     rules: Path = typer.Option(..., "--rules", exists=True, file_okay=False, help="folder of candidate packs"),
@@ -216,17 +231,19 @@ def keys_create(
     role: str = typer.Option(..., help="integrator, merchant, analyst, auditor or admin"),
     org: str = typer.Option(..., help="the organisation the key belongs to"),
     name: str = typer.Option("", help="a label for people"),
+    merchant: str | None = typer.Option(None, help="merchant keys: the merchant_id of the payments it decides"),
 ) -> None:
     """Make a key; it is printed once and stored only as its hash."""
     from .api.keys import KeyRing
 
     try:
-        key, secret = KeyRing.load(_settings().home).create(role, org, name)
+        key, secret = KeyRing.load(_settings().home).create(role, org, name, merchant)
     except ValueError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     out.print(f"key {key.id} ({key.role}, {key.org}): {secret}")
     out.print("store it now: it cannot be shown again")
+    _audit_key(key.org, "key.create", key.id, f"{key.role} {key.name}".strip())
 
 
 @keys_app.command("list")
@@ -243,10 +260,26 @@ def keys_revoke(key_id: str) -> None:
     """Revoke a key by its id."""
     from .api.keys import KeyRing
 
-    if not KeyRing.load(_settings().home).revoke(key_id):
+    ring = KeyRing.load(_settings().home)
+    if not ring.revoke(key_id):
         err.print(f"[red]error:[/red] no active key {key_id!r}")
         raise typer.Exit(1)
     out.print(f"revoked {key_id}")
+    org = next(k.org for k in ring.keys.values() if k.id == key_id)
+    _audit_key(org, "key.revoke", key_id)
+
+
+def _audit_key(org: str, action: str, key_id: str, detail: str = "") -> None:
+    """Key changes are people's changes: they go to the audit log (a record that does not answer
+    is reported, the key change stands)."""
+    from .audit import Actor, log_once
+    from .store import StoreError
+
+    who = os.environ.get("USER") or os.environ.get("LOGNAME") or "unknown"
+    try:
+        log_once(_settings().db_url, Actor(id=f"cli:{who}", role="admin", org=org), action, f"key:{key_id}", detail)
+    except (StoreError, OSError) as exc:
+        err.print(f"[yellow]warning:[/yellow] the audit log was not written: {exc}")
 
 
 hold_app = typer.Typer(help="Suspended transfers (161-FZ art. 8): show, confirm, reject, repeat.")
@@ -410,3 +443,12 @@ from .reports.commands import register as _register_reports  # noqa: E402
 
 _register_models(app)
 _register_reports(app)
+from .console.commands import register as _register_console  # noqa: E402
+
+_register_console(app)
+from .receipts.commands import register as _register_receipts  # noqa: E402
+
+_register_receipts(app)
+from .stream.commands import register as _register_stream  # noqa: E402
+
+_register_stream(app)

@@ -44,7 +44,7 @@ from .rules.ruleset import RuleSet, load_packs
 from .rules.scope import scope
 from .seen import SeenIds
 from .store import Record, open_record
-from .store.base import Batch, ListRow, Row
+from .store.base import DEFAULT_ORG, Batch, ListRow, Row
 
 __all__ = ["Engine", "Outcome", "EventError", "DEFAULT_PACKS"]
 
@@ -73,6 +73,12 @@ def _art8_action(v: dict[str, Any]) -> str:
 
 
 _NO_CODES: frozenset[str] = frozenset()
+
+
+def _org_key(org: str, value: Any) -> Any:
+    """A list entry of an organisation other than the default one is keyed apart, so that one
+    organisation's lists never decide another's events (the default's keys stay the plain token)."""
+    return value if org == DEFAULT_ORG or value is None else f"{org}\x1f{value}"
 
 
 def _decision_view(v: dict[str, Any], decision: Decision | None) -> None:
@@ -166,14 +172,16 @@ class Engine:
         return self._versions
 
     # --- the path -------------------------------------------------------------------------
-    def decide(self, data: bytes | str) -> Outcome:
-        """Decides one raw JSON event. Raises ``EventError`` (nothing stored) on bad input."""
+    def decide(self, data: bytes | str, org: str = DEFAULT_ORG) -> Outcome:
+        """Decides one raw JSON event of organisation ``org`` (the API key's; replay and the CLI
+        use the default one). Raises ``EventError`` (nothing stored) on bad input."""
         t0 = time.perf_counter_ns()
         event = decode_event(data)
-        return self.decide_event(event, t0)
+        return self.decide_event(event, t0, org=org)
 
     # --- answers to holds (the API and the CLI call these) ------------------------------------
-    def answer_hold(self, target: str, response: str, by: str = "client", ts: str | None = None) -> Outcome:
+    def answer_hold(self, target: str, response: str, by: str = "client", ts: str | None = None,
+                    org: str = DEFAULT_ORG) -> Outcome:
         """The client's (or trusted person's) answer, as an event: idempotent per answer."""
         when = ts or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         body = {"type": "hold_response", "event_id": f"hold:{target}:{response}:{by}", "ts": when,
@@ -183,9 +191,9 @@ class Engine:
         if held is None:
             raise EventError("target_event_id", f"no hold on event {target!r}")
         event.customer_id = held.customer  # already a token: the answer comes from the hold's client
-        return self.decide_event(event, protected=True)
+        return self.decide_event(event, protected=True, org=org)
 
-    def repeat_hold(self, target: str, ts: str | None = None) -> Outcome:
+    def repeat_hold(self, target: str, ts: str | None = None, org: str = DEFAULT_ORG) -> Outcome:
         """The client repeats a suspended order with the same details (art. 8)."""
         body = self._stored_body(target)
         if body is None or target not in self.holds.holds:
@@ -193,7 +201,7 @@ class Engine:
         original = msgspec.json.decode(body)
         original["event_id"] = f"{target}:repeat"
         original["ts"] = ts or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        return self.decide_event(decode_event(msgspec.json.encode(original)), protected=True)
+        return self.decide_event(decode_event(msgspec.json.encode(original)), protected=True, org=org)
 
     def _stored_body(self, event_id: str) -> bytes | None:
         for row in self.record.buffered():
@@ -201,7 +209,8 @@ class Engine:
                 return row.body
         return self.record.event_body(event_id)
 
-    def decide_event(self, event: Event, t0: int | None = None, protected: bool = False) -> Outcome:
+    def decide_event(self, event: Event, t0: int | None = None, protected: bool = False,
+                     org: str = DEFAULT_ORG) -> Outcome:
         t0 = t0 or time.perf_counter_ns()
         eid = event.event_id
         etype: str = event.__struct_config__.tag  # type: ignore[union-attr,assignment]
@@ -220,7 +229,7 @@ class Engine:
         decision: Decision | None = None
         decision_json: bytes | None = None
         if money:
-            self._enrich(v)
+            self._enrich(v, org)
             self.features.read(v, v)
             v["art8_action"] = _art8_action(v)
             hits, shadow = self.rules.evaluate(etype, v)
@@ -244,11 +253,11 @@ class Engine:
         else:
             self.features.read(v, v)
         _decision_view(v, decision)
-        self._fold(event, v)
+        self._fold(event, v, org)
         self.seq += 1
         self.record.append(
             Row(self.seq, eid, etype, v["ts_us"], event.customer_id, _encode(event),
-                decision.action if decision else None, decision_json)
+                decision.action if decision else None, decision_json, org)
         )
         self._recent[eid] = decision_json
         self.seen.add(eid, v["ts_us"])
@@ -291,9 +300,12 @@ class Engine:
         known, decision_json = self.record.lookup(eid)
         return (True, decision_json) if known else None
 
-    def _enrich(self, v: dict[str, Any]) -> None:
+    def _enrich(self, v: dict[str, Any], org: str = DEFAULT_ORG) -> None:
         ts = v["ts_us"]
         of = self.lists.lists_of
+        if org != DEFAULT_ORG:  # another organisation's lists are keyed apart (_org_key)
+            lists_of = of
+            of = lambda entity, value, ts: lists_of(entity, _org_key(org, value), ts)  # noqa: E731
         recipient: frozenset[str] = frozenset()
         if v["type"] == "transfer" and v["direction"] == "out":
             recipient = of("account", v["to_account"], ts) | of("card", v["to_account"], ts)
@@ -304,13 +316,14 @@ class Engine:
         v["card_lists"] = of("card", v.get("card_id"), ts)
         v["device_lists"] = of("device", v.get("device_id"), ts)
 
-    def _fold(self, event: Event, v: dict[str, Any]) -> None:
+    def _fold(self, event: Event, v: dict[str, Any], org: str = DEFAULT_ORG) -> None:
         """Folds an event into the state: the same code live and when rebuilding after a restart."""
         etype, ts = v["type"], v["ts_us"]
         notices = []
         if etype == "hold_response":
             held = self.holds.holds.get(v["target_event_id"])
-            db_hit = held is not None and "cbr_fincert" in self.lists.lists_of("account", held.to_account, ts)
+            db_hit = held is not None and "cbr_fincert" in self.lists.lists_of(
+                "account", _org_key(org, held.to_account), ts)
             notices += self.holds.respond(v["target_event_id"], v["response"], v["by"], ts, db_hit)
         elif "art8.repeat" in v["reason_codes"]:
             orig = self.holds.repeated(v["customer_id"], v["to_account"], v.get("amount_base"))
@@ -328,7 +341,7 @@ class Engine:
         if etype == "intel":
             expires = v["expires_at"]
             exp_us = None if expires is None else int(expires.timestamp() * 1_000_000)
-            self.lists.apply(v["list"], v["entity"], v["value"], v["op"], exp_us)
+            self.lists.apply(v["list"], v["entity"], _org_key(org, v["value"]), v["op"], exp_us)
             self.record.append_list(ListRow(v["list"], v["entity"], v["value"], v["op"], exp_us, self.seq + 1))
         self.features.update(v, v)
 
@@ -416,11 +429,11 @@ class Engine:
             self.features.read(v, v)
             _decision_view(v, msgspec.json.decode(row.decision, type=Decision) if row.decision else None)
             self.seq = row.seq - 1
-            self._fold_restored(event, v)
+            self._fold_restored(event, v, row.org)
             self.seq = row.seq
             folded += 1
         self.record.rollback()  # the fold re-buffered list rows that are already durable
         return folded
 
-    def _fold_restored(self, event: Event, v: dict[str, Any]) -> None:
-        self._fold(event, v)
+    def _fold_restored(self, event: Event, v: dict[str, Any], org: str = DEFAULT_ORG) -> None:
+        self._fold(event, v, org)

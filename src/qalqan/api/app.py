@@ -23,11 +23,17 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from .. import audit
+from ..console.app import console_routes
 from ..engine import Engine, Outcome
 from ..events import EventError, json_schema, us_to_rfc3339
-from .keys import OPEN_PATHS, KeyRing, allowed
+from ..store.base import DEFAULT_ORG
+from .cases import actor_of, case_routes
+from .keys import OPEN_PATHS, OPEN_PREFIXES, KeyRing, allowed
+from .lists import list_routes
 from .metrics import Metrics
 from .openapi import docs_page, spec
+from .receipts import receipt_routes
 
 PROBLEM = "application/problem+json"
 log = logging.getLogger("qalqan.api")
@@ -121,9 +127,9 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
 
     metrics = Metrics()
 
-    def decide_one(raw: bytes) -> Outcome:
+    def decide_one(raw: bytes, org: str = DEFAULT_ORG) -> Outcome:
         try:
-            outcome = engine.decide(raw)
+            outcome = engine.decide(raw, org)
         except EventError:
             metrics.rejected += 1
             raise
@@ -139,7 +145,16 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
             503, "Record unavailable", f"nothing was stored, send it again: {exc}")
         return status, payload, [*headers, (b"retry-after", b"1")]
 
-    async def post_batch(body: bytes) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    def foreign(outcome: Outcome, org: str) -> bool:
+        """An event id another organisation used already (ids are global idempotency keys): its
+        decision is not this caller's to see. Asked only of duplicates, once durable."""
+        return outcome.duplicate and engine.record.event_org(outcome.event_id) not in (None, org)
+
+    def id_taken(event_id: str) -> dict[str, Any]:
+        return {"title": "Conflict", "status": 409, "field": "event_id", "problem": "already used",
+                "detail": f"event_id {event_id!r} is already used: choose another id"}
+
+    async def post_batch(body: bytes, org: str = DEFAULT_ORG) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         """A JSON array of events: each is decided (or rejected) on its own, in order; the answer
         comes once all of them are durable."""
         try:
@@ -149,7 +164,7 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
         results: list[dict[str, Any]] = []
         for i, raw in enumerate(items):
             try:
-                o = decide_one(bytes(raw))
+                o = decide_one(bytes(raw), org)
             except EventError as exc:
                 results.append({"status": "rejected", "error": {"title": "Invalid event", "status": 422,
                                 "detail": f"[{i}] {exc}", "field": exc.field, "problem": exc.problem}})
@@ -158,48 +173,64 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
                 results.append({"event_id": o.event_id, "status": "accepted"})
             else:
                 results.append({"event_id": o.event_id, "status": "decided", "decision": msgspec.Raw(o.decision_json)})
+            if o.duplicate:
+                results[-1]["_outcome"] = o
         try:
             await committer.durable()
         except Exception as exc:
             return unavailable(exc)
+        for i, r in enumerate(results):
+            o = r.pop("_outcome", None)
+            if o is not None and foreign(o, org):
+                results[i] = {"status": "rejected", "error": id_taken(o.event_id)}
         return 200, msgspec.json.encode(results), _JSON
 
-    async def post_event(body: bytes) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    async def post_event(body: bytes, org: str = DEFAULT_ORG) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         if body.lstrip()[:1] == b"[":
-            return await post_batch(body)
+            return await post_batch(body, org)
         try:
-            outcome = decide_one(body)
+            outcome = decide_one(body, org)
         except EventError as exc:
             return _problem_parts(422, "Invalid event", str(exc), field=exc.field, problem=exc.problem)
         try:
             await committer.durable()
         except Exception as exc:
             return unavailable(exc)
+        if outcome.duplicate and foreign(outcome, org):
+            return _problem_parts(**id_taken(outcome.event_id))
         if outcome.decision_json is None:
             return 202, msgspec.json.encode({"event_id": outcome.event_id, "status": "accepted"}), _JSON
         return 200, outcome.decision_json, _JSON
 
     async def get_decision(request: Request) -> Response:
-        event_id = request.path_params["event_id"]
-        known, decision = engine.record.lookup(event_id)
-        if not known:
+        event_id, actor = request.path_params["event_id"], actor_of(request)
+        row = engine.record.event_in(actor.org, event_id)  # another organisation's is "not found"
+        if row is None:
             return problem(404, "Not found", f"no event {event_id!r} in the record")
-        if decision is None:
+        if row.decision is None:
             return problem(404, "Not found", f"event {event_id!r} is a context event: it has no decision")
-        return Response(decision, media_type="application/json")
+        audit.log(engine.record, actor, "decision.read", f"event:{event_id}")
+        return Response(row.decision, media_type="application/json")
 
-    def hold_body(event_id: str) -> Response:
+    def hold_body(event_id: str, org: str = DEFAULT_ORG) -> Response:
         h = engine.holds.holds.get(event_id)
-        if h is None:
+        if h is None or engine.record.event_org(event_id) != org:
             return problem(404, "Not found", f"no hold on event {event_id!r}")
         return Response(msgspec.json.encode(h), media_type="application/json")
 
     async def get_hold(request: Request) -> Response:
-        return hold_body(request.path_params["event_id"])
+        event_id, actor = request.path_params["event_id"], actor_of(request)
+        answer = hold_body(event_id, actor.org)
+        if answer.status_code == 200:
+            audit.log(engine.record, actor, "hold.read", f"event:{event_id}")
+        return answer
 
     async def act_on_hold(request: Request) -> Response:
         """confirm | reject (by the client or the trusted person) | repeat; body: {"ts", "by"}."""
         event_id, verb = request.path_params["event_id"], request.path_params["verb"]
+        actor = actor_of(request)
+        if engine.record.event_org(event_id) not in (None, actor.org):
+            return problem(404, "Not found", f"no hold on event {event_id!r}")
         raw = await request.body()
         try:
             args = msgspec.json.decode(raw) if raw.strip() else {}
@@ -207,9 +238,9 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
                 raise EventError("$", "the body must be a JSON object")
             ts, by = args.get("ts"), args.get("by", "client")
             if verb == "repeat":
-                engine.repeat_hold(event_id, ts)
+                engine.repeat_hold(event_id, ts, org=actor.org)
             elif verb in ("confirm", "reject"):
-                engine.answer_hold(event_id, verb, by, ts)
+                engine.answer_hold(event_id, verb, by, ts, org=actor.org)
             else:
                 return problem(404, "Not found", f"no action {verb!r}: use confirm, reject or repeat")
         except msgspec.DecodeError as exc:
@@ -218,13 +249,16 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
             status = 404 if exc.problem.startswith("no hold") else 422
             return problem(status, "Invalid request", str(exc), field=exc.field, problem=exc.problem)
         await committer.durable()
-        return hold_body(event_id)
+        audit.log(engine.record, actor, f"hold.{verb}", f"event:{event_id}", by if verb != "repeat" else "")
+        return hold_body(event_id, actor.org)
 
     async def outbox(request: Request) -> Response:
         try:
             after = int(request.query_params.get("after", "0"))
+            if not 0 <= after < 2**63:
+                raise ValueError
         except ValueError:
-            return problem(422, "Invalid request", "after: must be a whole number", field="after")
+            return problem(422, "Invalid request", "after: must be a whole number from 0 to 2^63 - 1", field="after")
         rows = engine.record.outbox(after)
         return JSONResponse([
             {"id": r[0], "ts": us_to_rfc3339(r[1]), "customer_id": r[2], "event_id": r[3], "kind": r[4], "text": r[5]}
@@ -268,7 +302,7 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
         engine.close()
 
     async def post_event_route(request: Request) -> Response:
-        status, payload, headers = await post_event(await request.body())
+        status, payload, headers = await post_event(await request.body(), actor_of(request).org)
         return Response(payload, status_code=status, headers={k.decode(): v.decode() for k, v in headers})
 
     routes = Starlette(
@@ -283,6 +317,10 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
             Route("/docs", docs, methods=["GET"]),
             Route("/metrics", prometheus, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            *receipt_routes(engine),
+            *console_routes(engine, committer.durable),
+            *case_routes(engine, committer.durable),
+            *list_routes(engine, committer.durable),
         ],
         lifespan=lifespan,
     )
@@ -296,13 +334,15 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
         await send({"type": "http.response.body", "body": payload})
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if keys is not None and scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
+        if keys is not None and scope["type"] == "http" and scope["path"] not in OPEN_PATHS \
+                and not scope["path"].startswith(OPEN_PREFIXES):
             auth = next((v for k, v in scope["headers"] if k == b"authorization"), None)
             key = keys.check(auth)
             if key is None:
                 return await deny(send, 401, "a valid API key is needed: Authorization: Bearer <key>")
             if not allowed(key.role, scope["method"], scope["path"]):
                 return await deny(send, 403, f"role {key.role!r} may not {scope['method']} {scope['path']}")
+            scope["qalqan.key"] = key  # whose request: its organisation scopes every row it reads
         await serve(scope, receive, send)
 
     async def serve(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -315,7 +355,8 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
                 chunks.append(message.get("body", b""))
                 if not message.get("more_body"):
                     break
-            status, payload, headers = await post_event(b"".join(chunks))
+            key = scope.get("qalqan.key")
+            status, payload, headers = await post_event(b"".join(chunks), DEFAULT_ORG if key is None else key.org)
             await send({"type": "http.response.start", "status": status,
                         "headers": [*headers, (b"content-length", str(len(payload)).encode())]})
             await send({"type": "http.response.body", "body": payload})

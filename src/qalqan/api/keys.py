@@ -3,10 +3,11 @@
 A key is 32 random bytes shown once, when it is made; the file keeps only its SHA-256 (a key this
 long needs no slow hash), its role and its organisation. Roles say which endpoints a key may use:
 
-- integrator: send events, read its decisions, the schema;
-- merchant: read decisions (deciding its own grey payments comes with the console);
-- analyst: read decisions, holds and the outbox, answer holds;
-- auditor: read everything, change nothing;
+- integrator: send events, read its decisions and their receipts, the schema;
+- merchant: read decisions; see and decide the cases of its own payments (``merchant`` is the
+  ``merchant_id`` they carry; a merchant key without one sees no case);
+- analyst: read decisions, holds and the outbox, answer holds; work cases, lists and labels;
+- auditor: read everything (and alone with admin, the audit log), change nothing;
 - admin: everything.
 """
 
@@ -22,7 +23,10 @@ from pathlib import Path
 import msgspec
 
 ROLES = ("integrator", "merchant", "analyst", "auditor", "admin")
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"})
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs",
+                        "/v1/receipts/verify", "/v1/receipt-keys", "/verify"})  # receipts: anyone checks one
+# The console logs people in with its own sessions and CSRF tokens (console/app.py), not API keys.
+OPEN_PREFIXES = ("/console",)
 
 # (method, path prefix) → roles allowed; the first matching prefix decides.
 _GRANTS: list[tuple[str, str, frozenset[str]]] = [
@@ -32,6 +36,15 @@ _GRANTS: list[tuple[str, str, frozenset[str]]] = [
     ("GET", "/v1/holds/", frozenset({"analyst", "auditor", "admin"})),
     ("POST", "/v1/holds/", frozenset({"analyst", "admin"})),
     ("GET", "/v1/outbox", frozenset({"analyst", "auditor", "admin"})),
+    ("GET", "/v1/receipts/", frozenset({"integrator", "admin"})),
+    ("GET", "/v1/cases", frozenset({"merchant", "analyst", "auditor", "admin"})),
+    ("POST", "/v1/cases/", frozenset({"merchant", "analyst", "admin"})),  # a merchant decides, never assigns
+    ("GET", "/v1/lists", frozenset({"analyst", "auditor", "admin"})),
+    ("POST", "/v1/lists/", frozenset({"analyst", "admin"})),
+    ("DELETE", "/v1/lists/", frozenset({"analyst", "admin"})),
+    ("GET", "/v1/labels", frozenset({"analyst", "auditor", "admin"})),
+    ("POST", "/v1/labels", frozenset({"integrator", "analyst", "admin"})),  # chargebacks come from integrators
+    ("GET", "/v1/audit", frozenset({"auditor", "admin"})),
 ]
 
 
@@ -43,6 +56,7 @@ class ApiKey(msgspec.Struct):
     name: str = ""
     created: float = 0.0
     revoked: bool = False
+    merchant: str | None = None  # a merchant key's merchant_id
 
 
 @dataclass
@@ -67,12 +81,14 @@ class KeyRing:
             f.write(msgspec.json.encode(sorted(self.keys.values(), key=lambda k: k.created)))
         os.replace(tmp, self.path)
 
-    def create(self, role: str, org: str, name: str = "") -> tuple[ApiKey, str]:
+    def create(self, role: str, org: str, name: str = "", merchant: str | None = None) -> tuple[ApiKey, str]:
         if role not in ROLES:
             raise ValueError(f"role: must be one of {ROLES}, not {role!r}")
+        if merchant is not None and role != "merchant":
+            raise ValueError(f"merchant: only a merchant key names a merchant, not a {role!r} key")
         secret = "qk_" + secrets.token_urlsafe(32)
         key = ApiKey(id=secrets.token_hex(4), sha256=_digest(secret), role=role, org=org, name=name,
-                     created=time.time())
+                     created=time.time(), merchant=merchant)
         self.keys[key.sha256] = key
         self.save()
         return key, secret

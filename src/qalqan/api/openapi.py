@@ -8,6 +8,8 @@ from typing import Any
 import msgspec
 
 from ..events import Decision, Event
+from .people_spec import openapi_paths as people_paths
+from .receipts import openapi_paths as receipt_paths
 
 
 def spec(version: str) -> dict[str, Any]:
@@ -32,6 +34,8 @@ def spec(version: str) -> dict[str, Any]:
               "503": {"description": "the record is unavailable: nothing was stored, send again",
                       "content": {"application/problem+json": {"schema": problem}}}}
     hold = {"type": "object", "additionalProperties": True}
+    people, people_components = people_paths(problem)
+    components.update(people_components)
     return {
         "openapi": "3.1.0",
         "info": {"title": "qalqan", "version": version,
@@ -47,6 +51,8 @@ def spec(version: str) -> dict[str, Any]:
                                 decision_schema, {"type": "array",
                                                   "items": {"$ref": "#/components/schemas/BatchItem"}}]}}}},
                     "202": {"description": "a context event, stored and folded into state"},
+                    "409": {"description": "the event_id is another organisation's already: choose another",
+                            "content": {"application/problem+json": {"schema": problem}}},
                     **errors}}},
             "/v1/decisions/{event_id}": {"get": {
                 "summary": "The decision an event received",
@@ -72,10 +78,14 @@ def spec(version: str) -> dict[str, Any]:
                               "404": {"description": "no hold on that event"}, **errors}}},
             "/v1/outbox": {"get": {
                 "summary": "Notices for clients (holds started, confirmed, rejected, …)",
-                "parameters": [{"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}}],
-                "responses": {"200": {"description": "notices after that id"}}}},
+                "parameters": [{"name": "after", "in": "query",
+                                "schema": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}}],
+                "responses": {"200": {"description": "notices after that id"},
+                              "422": errors["422"]}}},
             "/v1/schema": {"get": {"summary": "The event contract as JSON Schema",
                                    "responses": {"200": {"description": "JSON Schema"}}}},
+            **receipt_paths(problem),
+            **people,
             "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text"}}}},
             "/healthz": {"get": {"summary": "The process is up", "responses": {"200": {"description": "ok"}}}},
             "/readyz": {"get": {"summary": "The record answers", "responses": {

@@ -12,6 +12,10 @@ class StoreError(RuntimeError):
     pass
 
 
+# The organisation of events that come without one (replay, the CLI, the API with auth off).
+DEFAULT_ORG = "default"
+
+
 class Row(NamedTuple):
     seq: int
     event_id: str
@@ -21,6 +25,7 @@ class Row(NamedTuple):
     body: bytes  # the protected event, JSON
     action: str | None
     decision: bytes | None  # the decision, JSON (money movements only)
+    org: str = DEFAULT_ORG  # whose event: every read of the record is scoped by it
 
 
 class ListRow(NamedTuple):
@@ -45,7 +50,17 @@ class Batch(NamedTuple):
         return not (self.rows or self.lists or self.snapshot or self.outbox)
 
 
+def list_rows_with_org(batch: Batch) -> list[tuple[str, str, str, str, int | None, int, str]]:
+    """A list change belongs to the organisation of the intel event that made it: the event with
+    the same seq, always in the same batch (the engine buffers both while deciding it)."""
+    orgs = {r.seq: r.org for r in batch.rows}
+    return [(*r, orgs.get(r.seq, DEFAULT_ORG)) for r in batch.lists]
+
+
 class Record(Protocol):
+    """The engine's side. The people's side (cases, the audit log, reads scoped by organisation)
+    is ``store.workflow.Workflow``, which both records also are."""
+
     url: str
 
     def append(self, row: Row) -> None:

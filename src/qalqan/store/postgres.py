@@ -4,10 +4,13 @@ group commit (57 k rows/s on this machine's loopback, against 3 k/s committing e
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import psycopg
 
-from .base import Batch, Buffered, Row, StoreError
+from .base import Batch, Buffered, Row, StoreError, list_rows_with_org
+from .workflow import Execute, Workflow
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -18,7 +21,8 @@ CREATE TABLE IF NOT EXISTS events (
     customer TEXT NOT NULL,
     body BYTEA NOT NULL,
     action TEXT,
-    decision BYTEA
+    decision BYTEA,
+    org TEXT NOT NULL DEFAULT 'default'
 );
 CREATE TABLE IF NOT EXISTS list_entries (
     list TEXT NOT NULL,
@@ -27,7 +31,8 @@ CREATE TABLE IF NOT EXISTS list_entries (
     op TEXT NOT NULL,
     expires_us BIGINT,
     seq BIGINT NOT NULL,
-    PRIMARY KEY (list, entity, value)
+    org TEXT NOT NULL DEFAULT 'default',
+    PRIMARY KEY (org, list, entity, value)
 );
 CREATE TABLE IF NOT EXISTS outbox (
     id BIGSERIAL PRIMARY KEY,
@@ -43,9 +48,78 @@ CREATE TABLE IF NOT EXISTS snapshots (
     blob BYTEA NOT NULL
 );
 """
+# Records made before organisations: their rows belong to the default one.
+MIGRATE = """
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()
+                   AND table_name = 'events' AND column_name = 'org') THEN
+        ALTER TABLE events ADD COLUMN org TEXT NOT NULL DEFAULT 'default';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()
+                   AND table_name = 'list_entries' AND column_name = 'org') THEN
+        ALTER TABLE list_entries ADD COLUMN org TEXT NOT NULL DEFAULT 'default';
+        ALTER TABLE list_entries DROP CONSTRAINT list_entries_pkey;
+        ALTER TABLE list_entries ADD PRIMARY KEY (org, list, entity, value);
+    END IF;
+END $$;
+"""
+# Cases and the audit log (store/workflow.py). UPDATE, DELETE and TRUNCATE of the audit log are
+# refused by triggers: not even the application's own database user can rewrite it.
+PEOPLE = """
+CREATE TABLE IF NOT EXISTS cases (
+    id BIGSERIAL PRIMARY KEY,
+    org TEXT NOT NULL,
+    event_id TEXT NOT NULL UNIQUE,
+    seq BIGINT NOT NULL,
+    type TEXT NOT NULL,
+    customer TEXT NOT NULL,
+    merchant_id TEXT,
+    amount TEXT,
+    currency TEXT,
+    action TEXT NOT NULL,
+    opened_us BIGINT NOT NULL,
+    due_us BIGINT NOT NULL,
+    state TEXT NOT NULL,
+    assignee TEXT,
+    outcome TEXT,
+    note TEXT,
+    updated_at TEXT NOT NULL,
+    updated_by TEXT
+);
+CREATE INDEX IF NOT EXISTS cases_queue ON cases (org, state, due_us);
+CREATE TABLE IF NOT EXISTS case_cursor (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    seq BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit (
+    id BIGSERIAL PRIMARY KEY,
+    at TEXT NOT NULL,
+    org TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    role TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_org ON audit (org, id);
+CREATE OR REPLACE FUNCTION qalqan_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'audit is append-only: % refused', TG_OP;
+END $$;
+CREATE OR REPLACE TRIGGER audit_no_change BEFORE UPDATE OR DELETE ON audit
+    FOR EACH ROW EXECUTE FUNCTION qalqan_audit_append_only();
+CREATE OR REPLACE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit
+    FOR EACH STATEMENT EXECUTE FUNCTION qalqan_audit_append_only();
+"""
 
 
-class PostgresRecord(Buffered):
+def _no_nul(value: Any) -> Any:
+    """PostgreSQL text cannot hold NUL; SQLite's can. A NUL in a person's input (a filter, a note)
+    becomes U+FFFD, so both records answer alike instead of one failing."""
+    return value.replace("\x00", "\ufffd") if isinstance(value, str) and "\x00" in value else value
+
+
+class PostgresRecord(Buffered, Workflow):
     def __init__(self, url: str) -> None:
         super().__init__()
         self.url = url
@@ -56,6 +130,8 @@ class PostgresRecord(Buffered):
         with self.conn.cursor() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(727400)")  # one schema creation at a time
             cur.execute(SCHEMA)
+            cur.execute(MIGRATE)
+            cur.execute(PEOPLE)
         self.conn.commit()
 
     def _write(self, batch: Batch) -> None:
@@ -63,15 +139,16 @@ class PostgresRecord(Buffered):
             with self.conn.cursor() as cur:
                 if batch.rows:
                     with cur.copy(
-                        "COPY events (seq, event_id, type, ts_us, customer, body, action, decision) FROM STDIN"
+                        "COPY events (seq, event_id, type, ts_us, customer, body, action, decision, org) FROM STDIN"
                     ) as copy:
                         for r in batch.rows:
                             copy.write_row(r)
                 if batch.lists:
                     cur.executemany(
-                        "INSERT INTO list_entries VALUES (%s,%s,%s,%s,%s,%s) ON CONFLICT (list, entity, value) "
+                        "INSERT INTO list_entries (list, entity, value, op, expires_us, seq, org) "
+                        "VALUES (%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (org, list, entity, value) "
                         "DO UPDATE SET op=excluded.op, expires_us=excluded.expires_us, seq=excluded.seq",
-                        batch.lists,
+                        list_rows_with_org(batch),
                     )
                 if batch.outbox:
                     cur.executemany(
@@ -88,6 +165,16 @@ class PostgresRecord(Buffered):
         except BaseException:
             self.conn.rollback()
             raise
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Execute]:
+        with self._lock, self.conn.cursor() as cur:
+            try:
+                yield lambda sql, args: cur.execute(sql.replace("?", "%s"), tuple(map(_no_nul, args)))
+                self.conn.commit()
+            except BaseException:
+                self.conn.rollback()
+                raise
 
     def lookup(self, event_id: str) -> tuple[bool, bytes | None]:
         with self._lock:
@@ -125,9 +212,10 @@ class PostgresRecord(Buffered):
     def rows_after(self, seq: int) -> Iterator[Row]:
         with self.conn.cursor(name="rows_after") as cur:
             cur.itersize = 5000
-            cur.execute("SELECT * FROM events WHERE seq > %s ORDER BY seq", (seq,))
+            cur.execute("SELECT seq, event_id, type, ts_us, customer, body, action, decision, org FROM events "
+                        "WHERE seq > %s ORDER BY seq", (seq,))
             for r in cur:
-                yield Row(r[0], r[1], r[2], r[3], r[4], bytes(r[5]), r[6], None if r[7] is None else bytes(r[7]))
+                yield Row(r[0], r[1], r[2], r[3], r[4], bytes(r[5]), r[6], None if r[7] is None else bytes(r[7]), r[8])
         self.conn.commit()
 
     def load_snapshot(self) -> tuple[int, bytes] | None:

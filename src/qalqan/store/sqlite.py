@@ -11,9 +11,11 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from .base import Batch, Buffered, Row
+from .base import Batch, Buffered, Row, list_rows_with_org
+from .workflow import Execute, Workflow
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -24,7 +26,8 @@ CREATE TABLE IF NOT EXISTS events (
     customer TEXT NOT NULL,
     body BLOB NOT NULL,
     action TEXT,
-    decision BLOB
+    decision BLOB,
+    org TEXT NOT NULL DEFAULT 'default'
 );
 CREATE TABLE IF NOT EXISTS list_entries (
     list TEXT NOT NULL,
@@ -33,7 +36,8 @@ CREATE TABLE IF NOT EXISTS list_entries (
     op TEXT NOT NULL,
     expires_us INTEGER,
     seq INTEGER NOT NULL,
-    PRIMARY KEY (list, entity, value)
+    org TEXT NOT NULL DEFAULT 'default',
+    PRIMARY KEY (org, list, entity, value)
 );
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -49,9 +53,69 @@ CREATE TABLE IF NOT EXISTS snapshots (
     blob BLOB NOT NULL
 );
 """
+# Cases and the audit log (store/workflow.py); created after the migrations below.
+PEOPLE = """
+CREATE TABLE IF NOT EXISTS cases (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    org TEXT NOT NULL,
+    event_id TEXT NOT NULL UNIQUE,
+    seq INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    customer TEXT NOT NULL,
+    merchant_id TEXT,
+    amount TEXT,
+    currency TEXT,
+    action TEXT NOT NULL,
+    opened_us INTEGER NOT NULL,
+    due_us INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    assignee TEXT,
+    outcome TEXT,
+    note TEXT,
+    updated_at TEXT NOT NULL,
+    updated_by TEXT
+);
+CREATE INDEX IF NOT EXISTS cases_queue ON cases (org, state, due_us);
+CREATE TABLE IF NOT EXISTS case_cursor (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    seq INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    org TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    role TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_org ON audit (org, id);
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+"""
 
 
-class SqliteRecord(Buffered):
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Records made before organisations: their rows belong to the default one."""
+    if "org" not in {r[1] for r in conn.execute("PRAGMA table_info(events)")}:
+        conn.execute("ALTER TABLE events ADD COLUMN org TEXT NOT NULL DEFAULT 'default'")
+    if "org" not in {r[1] for r in conn.execute("PRAGMA table_info(list_entries)")}:
+        conn.executescript("""
+            BEGIN;
+            ALTER TABLE list_entries RENAME TO list_entries_v0;
+            CREATE TABLE list_entries (list TEXT NOT NULL, entity TEXT NOT NULL, value TEXT NOT NULL,
+                op TEXT NOT NULL, expires_us INTEGER, seq INTEGER NOT NULL, org TEXT NOT NULL DEFAULT 'default',
+                PRIMARY KEY (org, list, entity, value));
+            INSERT INTO list_entries SELECT list, entity, value, op, expires_us, seq, 'default' FROM list_entries_v0;
+            DROP TABLE list_entries_v0;
+            COMMIT;
+        """)
+
+
+class SqliteRecord(Buffered, Workflow):
     def __init__(self, path: str) -> None:
         super().__init__()
         self.url = f"sqlite:///{path}"
@@ -67,6 +131,8 @@ class SqliteRecord(Buffered):
         # stalls every answer waiting on it): a checkpointer thread does it beside them.
         self.conn.execute("PRAGMA wal_autocheckpoint=0")
         self.conn.executescript(SCHEMA)
+        _migrate(self.conn)
+        self.conn.executescript(PEOPLE)
         self._closing = threading.Event()
         self._checkpointer: threading.Thread | None = None
         if path != ":memory:":
@@ -80,12 +146,14 @@ class SqliteRecord(Buffered):
         c.execute("BEGIN")
         try:
             if batch.rows:
-                c.executemany("INSERT INTO events VALUES (?,?,?,?,?,?,?,?)", batch.rows)
+                c.executemany("INSERT INTO events (seq, event_id, type, ts_us, customer, body, action, decision, org) "
+                              "VALUES (?,?,?,?,?,?,?,?,?)", batch.rows)
             if batch.lists:
                 c.executemany(
-                    "INSERT INTO list_entries VALUES (?,?,?,?,?,?) ON CONFLICT (list, entity, value) "
+                    "INSERT INTO list_entries (list, entity, value, op, expires_us, seq, org) VALUES (?,?,?,?,?,?,?) "
+                    "ON CONFLICT (org, list, entity, value) "
                     "DO UPDATE SET op=excluded.op, expires_us=excluded.expires_us, seq=excluded.seq",
-                    batch.lists,
+                    list_rows_with_org(batch),
                 )
             if batch.outbox:
                 c.executemany(
@@ -97,6 +165,18 @@ class SqliteRecord(Buffered):
         except BaseException:
             c.execute("ROLLBACK")
             raise
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Execute]:
+        with self._lock:
+            c = self.conn
+            c.execute("BEGIN")
+            try:
+                yield c.execute
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
 
     def lookup(self, event_id: str) -> tuple[bool, bytes | None]:
         with self._lock:

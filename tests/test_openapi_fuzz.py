@@ -1,0 +1,27 @@
+"""The published spec against the running server: schemathesis (its own CLI, in a subprocess)
+generates requests for every operation in `/openapi.json`, valid and invalid ones, and checks that
+no answer is a 5xx and that every answer matches the spec: its status code is declared, its
+content type and body conform."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from test_http import serving
+
+CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
+
+
+def test_no_server_error_and_every_answer_matches_the_spec(tmp_path: Path) -> None:
+    with serving(QALQAN_HOME=str(tmp_path), QALQAN_DB=f"sqlite:///{tmp_path}/fuzz.db") as (base, _):
+        run = subprocess.run(
+            [str(Path(sys.executable).with_name("schemathesis")), "run", f"{base}/openapi.json",
+             "--checks", CHECKS, "--max-examples", "25", "--seed", "7", "--phases", "examples,coverage,fuzzing",
+             "--no-color"],
+            capture_output=True, text=True, timeout=600, cwd=tmp_path, env={**os.environ, "SCHEMATHESIS_HOOKS": ""},
+        )
+    report = run.stdout + run.stderr
+    assert run.returncode == 0, report[-6000:]
