@@ -1,0 +1,144 @@
+"""A partition's feature state in Redis, written behind the worker's memory.
+
+The worker decides from its in-memory state exactly as one process does (``OnlineFeatures``,
+``ListIndex``, ``HoldBook``: the decision path is unchanged and does not know Redis exists). Each
+group commit cycle, after the batch is durable in the record and before its events are
+acknowledged, ``flush`` writes what the batch touched to Redis in one ``MULTI``: the feature keys
+read or changed (their whole value: a window's entries, a timestamp), the keys swept away, the
+lists, the holds, and the local seq the state stands at. Redis therefore always holds the state
+as of a committed seq S; a replacement worker loads it (as the engine loads a snapshot) and folds
+only the record's rows after S: the last batch at most, when the worker died between the record's
+commit and Redis's.
+
+Keys: ``<namespace>:f<i>`` (a hash per feature definition: entity key → msgpack value) and
+``<namespace>:meta``. The namespace names the record's database, the stream and the partition
+``p/N``, in braces, so that a partition's keys hash to one Redis Cluster slot and its ``MULTI`` is
+atomic there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+_encode = msgspec.msgpack.encode
+_decode = msgspec.msgpack.decode
+
+
+class StateError(RuntimeError):
+    """The state backend is misconfigured or unreachable; says which and what to do."""
+
+
+class Tracked(dict):  # type: ignore[type-arg]
+    """A feature table that remembers which keys were read or changed since the last flush.
+
+    Reads count as changes: reading a window moves its cursors and may drop old entries."""
+
+    __slots__ = ("dirty",)
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.dirty: set[Any] = set()
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        self.dirty.add(key)
+        return dict.get(self, key, default)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self.dirty.add(key)
+        dict.__setitem__(self, key, value)
+
+    def __delitem__(self, key: Any) -> None:
+        self.dirty.add(key)
+        dict.__delitem__(self, key)
+
+
+class RedisState:
+    def __init__(self, url: str, namespace: str) -> None:
+        import redis
+
+        self.url = url
+        self.ns = f"{{{namespace}}}"
+        self.r = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3)
+        self.loaded_seq: int | None = None  # the seq of the state load() returned, if any
+        self.engine: Any = None
+        self.writes = 0  # hash fields written, for the benchmarks
+
+    def _errors(self) -> tuple[type[BaseException], ...]:
+        import redis
+
+        return (redis.exceptions.RedisError, OSError)
+
+    # --- restore ---------------------------------------------------------------------------------
+    def load(self) -> tuple[int, bytes] | None:
+        """The partition's state as an engine snapshot (seq, blob), or None if Redis has none."""
+        try:
+            meta = self.r.hgetall(f"{self.ns}:meta")
+            if not meta:
+                return None
+            n = int(meta[b"tables"])
+            tables: list[dict[str, Any]] = []
+            for i in range(n):
+                raw = self.r.hgetall(f"{self.ns}:f{i}")
+                tables.append({k.decode(): _decode(v) for k, v in raw.items()})
+        except self._errors() as exc:
+            raise StateError(f"QALQAN_STATE: cannot read the state from Redis at {self.url}: {exc}") from None
+        features = _encode({"version": meta[b"version"].decode(), "watermark": int(meta[b"watermark"]),
+                            "updates": int(meta[b"updates"]), "tables": tables})
+        seq = int(meta[b"seq"])
+        self.loaded_seq = seq
+        return seq, _encode({"features": features, "lists": bytes(meta[b"lists"]), "holds": bytes(meta[b"holds"])})
+
+    # --- write-behind ----------------------------------------------------------------------------
+    def attach(self, engine: Any, full: bool) -> None:
+        """Tracks the engine's feature tables from now on; ``full`` writes the whole state first
+        (when it was rebuilt from the record, or folded rows Redis has not seen)."""
+        self.engine = engine
+        f = engine.features
+        f.tables = [Tracked(t) for t in f.tables]
+        if full:
+            for t in f.tables:
+                t.dirty.update(t.keys())
+            self.flush(reset=True)
+
+    def flush(self, reset: bool = False) -> None:
+        """Writes what changed since the last flush, and the seq it stands at, in one MULTI."""
+        e = self.engine
+        f = e.features
+        pipe = self.r.pipeline(transaction=True)
+        if reset:
+            pipe.delete(f"{self.ns}:meta", *(f"{self.ns}:f{i}" for i in range(len(f.tables))))
+        written = 0
+        for i, (spec, table) in enumerate(zip(f.fs.specs, f.tables)):
+            dirty = table.dirty
+            if not dirty:
+                continue
+            window = spec.kind == "window"
+            put: dict[str, bytes] = {}
+            gone = []
+            for key in dirty:
+                value = dict.get(table, key)
+                if value is None:
+                    gone.append(key)
+                else:
+                    put[key] = _encode(value.entries if window else value)
+            name = f"{self.ns}:f{i}"
+            if put:
+                pipe.hset(name, mapping=put)  # type: ignore[arg-type]
+            if gone:
+                pipe.hdel(name, *gone)
+            written += len(put)
+            dirty.clear()
+        pipe.hset(f"{self.ns}:meta", mapping={
+            "seq": e.seq, "version": f.fs.version, "watermark": f.watermark, "updates": f._updates,
+            "tables": len(f.tables), "lists": e.lists.dump(), "holds": e.holds.dump(),
+        })
+        try:
+            pipe.execute()
+        except self._errors() as exc:
+            raise StateError(f"QALQAN_STATE: cannot write the state to Redis at {self.url}: {exc}") from None
+        self.writes += written
+
+    def close(self) -> None:
+        self.r.close()

@@ -1,0 +1,67 @@
+"""Workers share one PostgreSQL record, each in its own sequence space."""
+
+from __future__ import annotations
+
+import pytest
+
+from qalqan.store.base import Batch, ListRow, Row, StoreError
+from qalqan.store.postgres import PostgresRecord
+from qalqan.stream.record import PartitionRecord
+
+
+def _row(seq: int, eid: str, etype: str = "login", ts: int = 1_000) -> Row:
+    decision = b'{"event_id":"%s"}' % eid.encode() if etype == "payment" else None
+    return Row(seq, eid, etype, ts + seq, "cust", b'{"event_id":"%s"}' % eid.encode(), None, decision)
+
+
+def test_two_partitions_write_the_same_local_seqs_and_read_back_their_own(pg_url: str):
+    a, b = PartitionRecord(pg_url, 0, 2), PartitionRecord(pg_url, 1, 2)
+    try:
+        # Both number their rows 1, 2 and both record their copy of the same intel event.
+        a.write(Batch([_row(1, "i-1", "intel"), _row(2, "a-2", "payment")],
+                      [ListRow("cbr_fincert", "account", "x", "add", None, 1)], (2, b"snap-a"), []))
+        b.write(Batch([_row(1, "i-1", "intel"), _row(2, "b-2", "payment")],
+                      [ListRow("cbr_fincert", "account", "x", "add", None, 1)], None, []))
+        assert [(r.seq, r.event_id) for r in a.rows_after(0)] == [(1, "i-1"), (2, "a-2")]
+        assert [(r.seq, r.event_id) for r in b.rows_after(1)] == [(2, "b-2")]
+        assert a.last_seq() == b.last_seq() == 2
+        assert a.load_snapshot() == (2, b"snap-a") and b.load_snapshot() is None
+        assert [e for e, _ in b.recent_ids(10**9)] == ["i-1", "b-2"]
+        assert a.lookup("i-1") == (True, None) and b.lookup("i-1") == (True, None)
+        assert a.lookup("b-2")[0] and not a.lookup("nope")[0]
+        # The record as a whole: decisions export as one process's, every event id unique.
+        assert [e for e, _ in a.decisions()] == ["a-2", "b-2"]
+        assert a.count() == 4
+    finally:
+        a.close()
+        b.close()
+
+
+def test_another_partition_count_is_refused(pg_url: str):
+    PartitionRecord(pg_url, 0, 2).close()
+    with pytest.raises(StoreError, match="written by 2 partitions, not 3"):
+        PartitionRecord(pg_url, 0, 3)
+
+
+def test_a_single_process_record_is_refused(pg_url: str):
+    single = PostgresRecord(pg_url)
+    single.write(Batch([_row(1, "e-1")], [], None, []))
+    single.close()
+    with pytest.raises(StoreError, match="holds the record of a single process"):
+        PartitionRecord(pg_url, 0, 2)
+
+
+def test_an_embedded_record_is_refused():
+    with pytest.raises(StoreError, match="must be postgresql"):
+        PartitionRecord("sqlite:///x.db", 0, 2)
+
+
+def test_one_worker_per_partition(pg_url: str):
+    first = PartitionRecord(pg_url, 0, 2)
+    try:
+        with pytest.raises(StoreError, match="partition 0/2 is being decided by another worker"):
+            PartitionRecord(pg_url, 0, 2, lock_wait_s=0.5)
+        PartitionRecord(pg_url, 1, 2).close()  # another partition is free
+    finally:
+        first.close()
+    PartitionRecord(pg_url, 0, 2, lock_wait_s=0.5).close()  # released with the connection
