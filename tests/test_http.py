@@ -70,6 +70,21 @@ def test_decisions_context_and_errors(server):
         assert again.status_code == 200 and again.content == c.get("/v1/decisions/h-1").content
 
 
+def test_an_old_id_with_a_new_time_is_refused_once_then_a_duplicate(db_url):
+    """After a restart the in-memory horizon does not hold an id four days old: sent again with a
+    new time, the record refuses the group once (503, nothing stored), then it is a duplicate."""
+    with serving(QALQAN_DB=db_url) as (base, _), httpx.Client(base_url=base, timeout=10) as c:
+        first = c.post("/v1/events", content=transfer(event_id="h-old", ts="2026-02-02T10:00:00Z"))
+        assert first.status_code == 200
+        assert c.post("/v1/events", content=transfer(ts="2026-02-06T10:00:00Z")).status_code == 200
+    with serving(QALQAN_DB=db_url) as (base, _), httpx.Client(base_url=base, timeout=10) as c:
+        retry = transfer(event_id="h-old", ts="2026-02-06T10:05:00Z", amount="7000.00")
+        refused = c.post("/v1/events", content=retry)
+        assert refused.status_code == 503 and "h-old" in refused.json()["detail"]
+        again = c.post("/v1/events", content=retry)
+        assert again.status_code == 200 and again.content == first.content
+
+
 def test_a_rule_hit_over_http(server):
     with httpx.Client(base_url=server, timeout=10) as c:
         c.post("/v1/events", content=ev("intel", customer_id="regulator", list="cbr_fincert",

@@ -44,7 +44,7 @@ from .rules.ruleset import RuleSet, load_packs
 from .rules.scope import scope
 from .seen import SeenIds
 from .store import Record, open_record
-from .store.base import DEFAULT_ORG, Batch, ListRow, Row
+from .store.base import DEFAULT_ORG, Batch, DuplicateEvents, ListRow, Row
 
 __all__ = ["Engine", "Outcome", "EventError", "DEFAULT_PACKS"]
 
@@ -119,6 +119,8 @@ class Engine:
         self.holds = HoldBook(self.hold_policy)
         self.seen = SeenIds()
         self._recent: dict[str, bytes | None] = {}
+        # Old ids sent again with a new time (store.base.DuplicateEvents): always asked of the record.
+        self._ask_record: set[str] = set()
         self._pending = 0
         self._since_snapshot = 0
         # Replay commits every ``commit_every`` events from inside ``decide``; the HTTP server
@@ -295,8 +297,8 @@ class Engine:
     def _seen(self, eid: str, ts: datetime) -> tuple[bool, bytes | None] | None:
         if eid in self._recent:  # decided since the last commit (or recently)
             return True, self._recent[eid]
-        if self.seen.check(eid, ts_to_us(ts)) is False:  # certainly new: no need to ask the record
-            return None
+        if eid not in self._ask_record and self.seen.check(eid, ts_to_us(ts)) is False:
+            return None  # certainly new: no need to ask the record
         known, decision_json = self.record.lookup(eid)
         return (True, decision_json) if known else None
 
@@ -360,8 +362,8 @@ class Engine:
         """Writes a detached batch; on failure the state forgets everything not in the record."""
         try:
             self.record.write(batch)
-        except Exception:
-            self.recover()
+        except Exception as exc:
+            self.recover(exc)
             raise
         self.written(n)
 
@@ -374,8 +376,11 @@ class Engine:
         if self._since_snapshot >= self.snapshot_every:
             self.checkpoint()
 
-    def recover(self) -> None:
-        """After a failed write: drop every buffered write and rebuild the state from the record."""
+    def recover(self, cause: BaseException | None = None) -> None:
+        """After a failed write: drop every buffered write and rebuild the state from the record.
+        Ids that the record turned out to hold already are looked up there from now on."""
+        if isinstance(cause, DuplicateEvents):
+            self._ask_record.update(cause.ids)
         self.record.rollback()
         self._pending = 0
         self._recent.clear()

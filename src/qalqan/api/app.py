@@ -95,7 +95,7 @@ class GroupCommit:
         self.writing = None
         exc = fut.exception()
         if exc is not None:
-            self.engine.recover()  # drops the buffered events of the queued requests too
+            self.engine.recover(exc)  # drops the buffered events of the queued requests too
             waiters, self.waiters = waiters + self.waiters, []
             for w in waiters:
                 if not w.done():
@@ -269,10 +269,10 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
         return JSONResponse(json_schema())
 
     async def openapi(request: Request) -> Response:
-        return JSONResponse(spec(engine.versions["rules"]))
+        return JSONResponse(spec(engine.versions["rules"], auth=keys is not None))
 
     async def docs(request: Request) -> Response:
-        return HTMLResponse(docs_page(spec(engine.versions["rules"])))
+        return HTMLResponse(docs_page(spec(engine.versions["rules"], auth=keys is not None)))
 
     async def prometheus(request: Request) -> Response:
         return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")

@@ -8,11 +8,14 @@ from typing import Any
 import msgspec
 
 from ..events import Decision, Event
+from .keys import OPEN_PATHS, OPEN_PREFIXES
 from .people_spec import openapi_paths as people_paths
 from .receipts import openapi_paths as receipt_paths
 
 
-def spec(version: str) -> dict[str, Any]:
+def spec(version: str, auth: bool = True) -> dict[str, Any]:
+    """``auth``: the server checks API keys (QALQAN_AUTH=on): operations declare the key and their
+    401/403 answers; a server without keys publishes none."""
     (event_schema, decision_schema), components = msgspec.json.schema_components(
         [Event, Decision], ref_template="#/components/schemas/{name}"
     )
@@ -36,7 +39,7 @@ def spec(version: str) -> dict[str, Any]:
     hold = {"type": "object", "additionalProperties": True}
     people, people_components = people_paths(problem)
     components.update(people_components)
-    return {
+    doc = {
         "openapi": "3.1.0",
         "info": {"title": "qalqan", "version": version,
                  "description": "Real-time anti-fraud engine: events in, decisions out (shared/EVENTS.md)."},
@@ -72,7 +75,7 @@ def spec(version: str) -> dict[str, Any]:
                                {"name": "verb", "in": "path", "required": True,
                                 "schema": {"enum": ["confirm", "reject", "repeat"]}}],
                 "requestBody": {"content": {"application/json": {"schema": {"type": "object", "properties": {
-                    "ts": {"type": "string"}, "by": {"enum": ["client", "trusted_person"]}}}}}},
+                    "ts": {"type": "string", "format": "date-time"}, "by": {"enum": ["client", "trusted_person"]}}}}}},
                 "responses": {"200": {"description": "the hold after the answer",
                                       "content": {"application/json": {"schema": hold}}},
                               "404": {"description": "no hold on that event"}, **errors}}},
@@ -93,6 +96,23 @@ def spec(version: str) -> dict[str, Any]:
         },
         "components": {"schemas": components},
     }
+    return _with_auth(doc, problem) if auth else doc
+
+
+def _with_auth(doc: dict[str, Any], problem: dict[str, Any]) -> dict[str, Any]:
+    """Every operation outside the open paths takes an API key (when QALQAN_AUTH=on) and may
+    answer 401 (no valid key) or 403 (the key's role may not): say so, per operation."""
+    doc["components"]["securitySchemes"] = {"apiKey": {"type": "http", "scheme": "bearer",
+                                                       "description": "an API key: `qalqan keys create`"}}
+    refused = {"content": {"application/problem+json": {"schema": problem}}}
+    for path, item in doc["paths"].items():
+        if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
+            continue
+        for op in item.values():
+            op["security"] = [{"apiKey": []}]
+            op["responses"].setdefault("401", {"description": "no valid API key", **refused})
+            op["responses"].setdefault("403", {"description": "the key's role may not do this", **refused})
+    return doc
 
 
 def docs_page(doc: dict[str, Any]) -> str:

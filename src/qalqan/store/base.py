@@ -12,6 +12,18 @@ class StoreError(RuntimeError):
     pass
 
 
+class DuplicateEvents(StoreError):
+    """A batch held events whose ids the record has already: a client sent an old event id again
+    with another time, after it had left the in-memory horizon (seen.py). Nothing of the batch
+    was written; the engine asks the record about these ids from now on."""
+
+    def __init__(self, ids: list[str]) -> None:
+        super().__init__(f"{len(ids)} event id(s) already in the record, sent again with another time: "
+                         f"{', '.join(ids[:5])}{' …' if len(ids) > 5 else ''}; nothing of the group was stored, "
+                         "send it again: they will be answered with their first decision")
+        self.ids = ids
+
+
 # The organisation of events that come without one (replay, the CLI, the API with auth off).
 DEFAULT_ORG = "default"
 
@@ -164,7 +176,24 @@ class Buffered:
         if batch.empty:
             return
         with self._lock:
-            self._write(batch)
+            try:
+                self._write(batch)
+            except Exception as exc:
+                known = self._known_among(batch.rows)
+                if known:
+                    raise DuplicateEvents(known) from exc
+                raise
+
+    def _known_among(self, rows: list[Row]) -> list[str]:
+        """After a failed write: the batch's event ids the record already holds (none if it
+        cannot tell, e.g. the database is down)."""
+        try:
+            return [r.event_id for r in rows if self._lookup(r.event_id)[0]]
+        except Exception:
+            return []
 
     def _write(self, batch: Batch) -> None:
+        raise NotImplementedError
+
+    def _lookup(self, event_id: str) -> tuple[bool, bytes | None]:
         raise NotImplementedError

@@ -30,6 +30,7 @@ from ..config import Settings
 from ..engine import Engine
 from ..events import EventError
 from ..state import RedisState, open_state
+from ..store.base import DuplicateEvents
 from .partition import decisions_subject, durable_name, events_subject
 from .publish import PARTS_HEADER, connect, ensure_stream
 from .record import PartitionRecord
@@ -125,39 +126,58 @@ async def run_worker(settings: Settings, cfg: WorkerConfig, log: Callable[[str],
     return stats
 
 
+async def _hand_back(keep: list, cfg: WorkerConfig, stats: WorkerStats, exc: Exception) -> None:
+    """Crash-only: the batch goes back to the stream, and the worker stops rather than decide on a
+    state it could not make durable; its supervisor starts it again, from the record."""
+    stats.failed_commits += 1
+    for m in keep:
+        await m.nak()
+    raise CommitFailed(f"worker {cfg.part}/{cfg.parts}: commit failed ({exc.__class__.__name__}: {exc}); "
+                       f"{len(keep)} events handed back to the stream") from exc
+
+
 async def _batch(js: nats.js.JetStreamContext, engine: Engine, state: RedisState | None, cfg: WorkerConfig,
                  msgs: list, stats: WorkerStats, log: Callable[[str], None]) -> None:
-    decided: list[tuple[str, bytes]] = []
-    keep = []
-    for m in msgs:
-        parts = (m.headers or {}).get(PARTS_HEADER)
-        if parts is not None and int(parts) != cfg.parts:
-            raise PartitionMismatch(f"the stream {cfg.stream} was published in {parts} partitions; this worker "
-                                    f"is {cfg.part}/{cfg.parts}")
+    rejected: set[int] = set()
+    for attempt in (1, 2):
+        decided: list[tuple[str, bytes]] = []
+        keep = []
+        duplicates = 0
+        for i, m in enumerate(msgs):
+            if i in rejected:
+                continue
+            parts = (m.headers or {}).get(PARTS_HEADER)
+            if parts is not None and int(parts) != cfg.parts:
+                raise PartitionMismatch(f"the stream {cfg.stream} was published in {parts} partitions; this "
+                                        f"worker is {cfg.part}/{cfg.parts}")
+            try:
+                outcome = engine.decide(m.data)
+            except EventError as exc:  # the publisher validates; a stranger's message is set aside, not retried
+                log(f"worker {cfg.part}/{cfg.parts}: rejected stream message {m.metadata.sequence.stream}: {exc}")
+                stats.rejected += 1
+                rejected.add(i)
+                await m.term()
+                continue
+            keep.append(m)
+            duplicates += outcome.duplicate
+            if outcome.decision_json is not None:
+                decided.append((outcome.event_id, outcome.decision_json))
         try:
-            outcome = engine.decide(m.data)
-        except EventError as exc:  # the publisher validates; a stranger's message is set aside, not retried
-            log(f"worker {cfg.part}/{cfg.parts}: rejected stream message {m.metadata.sequence.stream}: {exc}")
-            stats.rejected += 1
-            await m.term()
-            continue
-        keep.append(m)
-        stats.events += 1
-        stats.duplicates += outcome.duplicate
-        if outcome.decision_json is not None:
-            decided.append((outcome.event_id, outcome.decision_json))
-    try:
-        engine.commit()
-        if state is not None:
-            state.flush()  # the state as of this batch, before any of it is acknowledged
-    except Exception as exc:
-        # Crash-only: the batch goes back to the stream, and the worker stops rather than decide on
-        # a state it could not make durable; its supervisor starts it again, from the record.
-        stats.failed_commits += 1
-        for m in keep:
-            await m.nak()
-        raise CommitFailed(f"worker {cfg.part}/{cfg.parts}: commit failed ({exc.__class__.__name__}: {exc}); "
-                           f"{len(keep)} events handed back to the stream") from exc
+            engine.commit()
+            if state is not None:
+                state.flush()  # the state as of this batch, before any of it is acknowledged
+        except DuplicateEvents as exc:
+            if attempt == 1:  # the engine now asks the record about those ids: decide the batch again
+                log(f"worker {cfg.part}/{cfg.parts}: {exc}")
+                if state is not None:
+                    state.attach(engine, full=True)  # the engine rebuilt its tables from the record
+                continue
+            await _hand_back(keep, cfg, stats, exc)
+        except Exception as exc:
+            await _hand_back(keep, cfg, stats, exc)
+        break
+    stats.events += len(keep)
+    stats.duplicates += duplicates
     subject = decisions_subject(cfg.stream, cfg.part)
     acks = [await js.publish_async(subject, d, headers={"Nats-Msg-Id": f"d:{eid}"}) for eid, d in decided]
     # A failure (or no answer) here leaves the batch unacknowledged: redelivered, and republished.
