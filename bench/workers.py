@@ -1,7 +1,7 @@
 """Decisions/s and latency with 1 and 2 `qalqan worker` processes over NATS JetStream + PostgreSQL.
 
     .venv/bin/python bench/workers.py [--customers 400] [--days 30] [--workers 1 2] [--rates 500 1000 2000]
-                                      [--states memory redis://127.0.0.1:6379/0]
+                                      [--states memory redis://127.0.0.1:6379/0] [--fronts 2]
 
 For each worker count, on a fresh stream and a fresh PostgreSQL database:
 - throughput: the whole stream is published first (a backlog), then the workers drain it; the rate
@@ -10,6 +10,11 @@ For each worker count, on a fresh stream and a fresh PostgreSQL database:
   ``--rates`` events/s, paced in ticks of 50 events; an event's latency runs from its publish to
   its decision's arrival on the decisions subject: publish ack, fetch, decide, group commit to
   PostgreSQL, decision publish.
+- with ``--fronts F``: F `qalqan serve --nats` processes in front of the workers, each loaded by
+  one wrk (``--connections`` keep-alive connections, ``--seconds``) posting its share of the stream
+  (event i goes to front i mod F); events/s and the latency of a request (publish, worker cycle,
+  the decision back through the front's subscription; context events answered once the stream has
+  them) come from wrk, decisions/s from the record's decided rows over the run.
 Everything (publisher, workers, NATS, PostgreSQL) shares this machine's cores.
 """
 
@@ -159,13 +164,24 @@ def main() -> None:
     ap.add_argument("--paced-events", type=int, default=10_000, help="events published in each paced run")
     ap.add_argument("--states", nargs="+", default=["memory"],
                     help="memory (the default) and/or a QALQAN_STATE URL, e.g. redis://127.0.0.1:6379/0")
+    ap.add_argument("--fronts", type=int, default=0,
+                    help="also measure HTTP through this many `qalqan serve --nats` fronts (wrk per front)")
+    ap.add_argument("--connections", type=int, default=32, help="--fronts: wrk connections per front")
+    ap.add_argument("--seconds", type=float, default=10, help="--fronts: wrk run length")
+    ap.add_argument("--only-fronts", action="store_true", help="skip the publish-driven runs")
     args = ap.parse_args()
     path = stream(args.customers, args.days)
     lines = [x for x in path.read_bytes().splitlines() if x.strip()]
     print(f"{machine()}; stream {path.name}: {len(lines):,} events, {money_of(lines):,} money movements")
-    drains, paced = [], []
+    drains, paced, http = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
-        for st in args.states:
+        for n in args.workers if args.fronts else ():
+            home = Path(tmp) / f"f{n}"
+            home.mkdir()
+            r = through_fronts(lines, n, args.fronts, home, args.seconds, args.connections)
+            http.append([str(args.fronts), str(n), str(args.connections * args.fronts), f"{r['events_s']:,.0f}",
+                         f"{r['decisions_s']:,.0f}", f"{r['p50']:.1f}", f"{r['p99']:.1f}"])
+        for st in args.states if not args.only_fronts else ():
             state = None if st == "memory" else st
             label = "memory" if state is None else "redis"
             for n in args.workers:
@@ -178,9 +194,117 @@ def main() -> None:
                     r = asyncio.run(one(part, money_of(part), n, rate, home, state))
                     paced.append([label, str(n), f"{rate:,.0f}", f"{r['p50']:.1f}", f"{r['p99']:.1f}",
                                   f"{r['max']:.1f}"])
+    if http:
+        print_table("HTTP through fronts (wrk: POST /v1/events, each event once; latency of every request)",
+                    ["fronts", "workers", "connections", "events/s", "decisions/s", "p50 ms", "p99 ms"], http)
+    if args.only_fronts:
+        return
     print_table("drained backlog (throughput)", ["state", "workers", "events/s", "decisions/s"], drains)
     print_table("paced (latency: publish to decision on NAME.decisions.*)",
                 ["state", "workers", "events/s offered", "p50 ms", "p99 ms", "max ms"], paced)
+
+
+def through_fronts(lines: list[bytes], workers: int, fronts: int, home: Path, seconds: float,
+                   conns: int) -> dict[str, float]:
+    """HTTP load on ``fronts`` fronts of ``workers`` workers; fresh stream and database."""
+    import shutil
+
+    if not shutil.which("wrk"):
+        raise SystemExit("--fronts needs wrk (the load generator of bench/http.py)")
+    name, db = f"QB{uuid.uuid4().hex[:8].upper()}", fresh_db()
+    env = {**os.environ, "QALQAN_HOME": str(home), "QALQAN_KEY": KEY, "QALQAN_DB": f"{PG.rsplit('/', 1)[0]}/{db}",
+           "QALQAN_AUTH": "off"}
+    env.pop("QALQAN_STATE", None)
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for p in range(workers):
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "qalqan", "worker", "--nats", NATS, "--stream", name,
+                 "--partition", f"{p}/{workers}"], env=env, stdout=subprocess.DEVNULL,
+                stderr=open(home / f"fworker{p}.log", "ab")))
+        ports = [free_port() for _ in range(fronts)]
+        for i, port in enumerate(ports):
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "qalqan", "serve", "--port", str(port), "--nats", NATS, "--stream", name,
+                 "--partitions", str(workers)], env=env, stdout=subprocess.DEVNULL,
+                stderr=open(home / f"front{i}.log", "ab")))
+        for port in ports:
+            wait_ready(port, 60)
+        for p in range(workers):
+            deadline = time.monotonic() + 60
+            while b"consuming" not in (home / f"fworker{p}.log").read_bytes():
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"worker {p} did not start:\n{(home / f'fworker{p}.log').read_text()}")
+                time.sleep(0.2)
+        script = Path(__file__).with_name("wrk_events.lua")
+        runs = []
+        for i, port in enumerate(ports):
+            share = home / f"share{i}.jsonl"
+            share.write_bytes(b"\n".join(lines[i::fronts]) + b"\n")
+            runs.append(subprocess.Popen(
+                ["wrk", "-t1", f"-c{conns}", f"-d{int(seconds)}s", "--timeout", "10s", "-s", str(script),
+                 f"http://127.0.0.1:{port}/v1/events"], env={**os.environ, "QALQAN_BODIES": str(share)},
+                stdout=subprocess.PIPE, text=True))
+        results = []
+        for i, run in enumerate(runs):
+            out, _ = run.communicate(timeout=seconds + 60)
+            vals = dict(line.split(" ", 1) for line in out.splitlines() if line[:1] in "PR" and " " in line)
+            reqs, secs = int(vals["REQS"].split()[0]), float(vals["REQS"].split()[2])
+            if reqs >= len(lines[i::fronts]):
+                raise SystemExit(f"front {i} answered all its events before {seconds} s: use a longer stream")
+            results.append((reqs, secs, float(vals["P50"]), float(vals["P99"])))
+        time.sleep(1)  # the last requests' decisions
+        with psycopg.connect(env["QALQAN_DB"]) as c:
+            decided = c.execute("SELECT count(*) FROM events WHERE decision IS NOT NULL").fetchone()[0]
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        asyncio.run(_delete(name))
+        drop_db(db)
+    span = max(r[1] for r in results)
+    return {"events_s": sum(r[0] for r in results) / span, "decisions_s": decided / span,
+            "p50": max(r[2] for r in results), "p99": max(r[3] for r in results)}
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(port: int, timeout: float) -> None:
+    """GET /readyz by hand: this folder's http.py shadows the standard library's http package."""
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                if s.recv(64).startswith(b"HTTP/1.1 200"):
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the front on port {port} was not ready in {timeout} s")
+        time.sleep(0.2)
+
+
+async def _delete(name: str) -> None:
+    nc = await nats.connect(NATS)
+    try:
+        await nc.jetstream().delete_stream(name)
+    except nats.js.errors.NotFoundError:
+        pass  # never created: the run failed before
+    finally:
+        await nc.close()
 
 
 def money_of(lines: list[bytes]) -> int:

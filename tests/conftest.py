@@ -13,6 +13,7 @@ import msgspec
 import pytest
 
 PG_ADMIN_URL = os.environ.get("QALQAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_TEST_URL = os.environ.get("QALQAN_TEST_REDIS", "redis://127.0.0.1:6379/0")
 _ids = itertools.count(1)
 
 
@@ -44,6 +45,7 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("QALQAN_DB", raising=False)
     monkeypatch.delenv("QALQAN_KEY", raising=False)
     monkeypatch.delenv("QALQAN_MODE", raising=False)
+    monkeypatch.delenv("QALQAN_STATE", raising=False)
     return home
 
 
@@ -80,3 +82,46 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'record.db'}"
     return request.getfixturevalue("pg_url")
+
+
+def _redis_missing() -> str | None:
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_TEST_URL, socket_connect_timeout=2).ping()
+    except (redis.exceptions.RedisError, OSError) as exc:
+        return f"Redis not reachable at {REDIS_TEST_URL} ({exc.__class__.__name__}); set QALQAN_TEST_REDIS"
+    return None
+
+
+def _forget_state(*names: str) -> None:
+    """Deletes the state keys whose namespace (the record's name) contains one of ``names``."""
+    import redis
+
+    r = redis.Redis.from_url(REDIS_TEST_URL)
+    try:
+        for name in names:
+            pattern = "*" + "".join(f"[{c}]" if c in "*?[]\\" else c for c in name) + "*"
+            keys = list(r.scan_iter(match=pattern, count=1000))
+            if keys:
+                r.delete(*keys)
+    finally:
+        r.close()
+
+
+@pytest.fixture(params=["embedded", "servers"])
+def setup_db(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Runs a test on both set-ups: "embedded" (SQLite record, state in-process) and "servers"
+    (PostgreSQL record, feature state in Redis through QALQAN_STATE, which ``from_env`` and child
+    processes read). Returns the record's URL; the test's Redis keys are deleted afterwards."""
+    if request.param == "embedded":
+        yield f"sqlite:///{tmp_path / 'record.db'}"
+        return
+    why = _redis_missing()
+    if why:
+        pytest.skip(why)
+    url = request.getfixturevalue("pg_url")
+    monkeypatch.setenv("QALQAN_STATE", REDIS_TEST_URL)
+    yield url
+    # The namespace names the record: its database, or a SQLite file under this test's folder.
+    _forget_state(url.rsplit("/", 1)[1], str(tmp_path))

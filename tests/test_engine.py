@@ -10,8 +10,8 @@ from qalqan.events import EventError
 
 
 @pytest.fixture
-def engine(db_url):
-    e = Engine(from_env(db_url=db_url))
+def engine(setup_db):
+    e = Engine(from_env(db_url=setup_db))
     yield e
     e.close()
 
@@ -32,17 +32,17 @@ def test_same_event_id_twice_is_one_event(engine):
     assert engine.record.count() == 1
 
 
-def test_an_old_id_sent_again_with_a_new_time_gets_its_first_decision(db_url):
+def test_an_old_id_sent_again_with_a_new_time_gets_its_first_decision(setup_db):
     """The in-memory horizon (2 days of event time) cannot know an id whose first copy is older;
     a client that sends it again with a new time must not make the record refuse a whole group,
     again and again: the first try fails with nothing stored, every later one is a duplicate."""
     from qalqan.store.base import DuplicateEvents
 
-    e = Engine(from_env(db_url=db_url))
+    e = Engine(from_env(db_url=setup_db))
     first = e.decide(transfer(event_id="old-1", ts="2026-02-02T10:00:00Z"))
     e.decide(transfer(ts="2026-02-06T10:00:00Z"))  # four days later: old-1 leaves the horizon
     e.close()
-    e = Engine(from_env(db_url=db_url))
+    e = Engine(from_env(db_url=setup_db))
     e.decide(transfer(event_id="fresh-1", ts="2026-02-06T11:00:00Z"))
     retry = e.decide(transfer(event_id="old-1", ts="2026-02-06T11:05:00Z", amount="5000.00"))
     assert not retry.duplicate  # judged new from memory: only the record knows better
@@ -58,11 +58,11 @@ def test_an_old_id_sent_again_with_a_new_time_gets_its_first_decision(db_url):
     e.close()
 
 
-def test_duplicate_is_recognised_after_restart(db_url):
-    e = Engine(from_env(db_url=db_url))
+def test_duplicate_is_recognised_after_restart(setup_db):
+    e = Engine(from_env(db_url=setup_db))
     first = e.decide(transfer(event_id="dup-2"))
     e.close()
-    e = Engine(from_env(db_url=db_url))
+    e = Engine(from_env(db_url=setup_db))
     again = e.decide(transfer(event_id="dup-2"))
     assert again.duplicate and again.decision_json == first.decision_json
     e.close()

@@ -38,7 +38,7 @@ def stream(tmp_path_factory) -> Path:
     return path
 
 
-def test_sigkill_mid_stream_then_restart_gives_identical_decisions(stream: Path, db_url: str, tmp_path: Path):
+def test_sigkill_mid_stream_then_restart_gives_identical_decisions(stream: Path, setup_db: str, tmp_path: Path):
     home = tmp_path / "home"
     base = {**os.environ, "QALQAN_HOME": str(home), "QALQAN_SNAPSHOT_EVERY": "7000"}
     full = tmp_path / "full.jsonl"
@@ -46,7 +46,7 @@ def test_sigkill_mid_stream_then_restart_gives_identical_decisions(stream: Path,
     expected = _decisions(full)
     assert len(expected) > 10_000
 
-    env = {**base, "QALQAN_DB": db_url}
+    env = {**base, "QALQAN_DB": setup_db}
     part = tmp_path / "part.jsonl"
     proc = subprocess.Popen([sys.executable, "-m", "qalqan", "replay", str(stream), "-o", str(part)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -65,7 +65,7 @@ class Backtest:
 
 def run(settings: Settings, rules_dir: Path, stream: Path) -> Backtest:
     tmp = tempfile.mkdtemp(prefix="qalqan-backtest-")
-    engine = Engine(dataclasses.replace(settings, db_url=f"sqlite:///{tmp}/backtest.db"))
+    engine = Engine(dataclasses.replace(settings, db_url=f"sqlite:///{tmp}/backtest.db", state_url=None))
     try:
         engine.shadow_candidates(engine.load_rules(Path(rules_dir)))
         live_hits: dict[str, set[str]] = {}

@@ -34,14 +34,19 @@ def _settings(db: str | None = None, home: str | None = None) -> config.Settings
 
 
 @contextmanager
-def _engine(db: str | None = None, home: str | None = None) -> Iterator[Engine]:  # noqa: F821
+def _engine(db: str | None = None, home: str | None = None, keep_state: bool = True) -> Iterator[Engine]:  # noqa: F821
+    import dataclasses
+
     from .engine import Engine
+    from .state import StateError
     from .store import StoreError
 
     settings = _settings(db, home)
+    if not keep_state:  # a scratch record: no copy of its state outlives it (QALQAN_STATE)
+        settings = dataclasses.replace(settings, state_url=None)
     try:
         engine = Engine(settings)
-    except StoreError as exc:
+    except (StoreError, StateError) as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     try:
@@ -111,7 +116,7 @@ def replay(
         db = db or f"sqlite:///{tmp}/qalqan.db"
     try:
         total = _count_lines(source)
-        with _engine(db) as engine, _progress() as progress:
+        with _engine(db, keep_state=tmp is None) as engine, _progress() as progress:
             _tune_gc()
             task = progress.add_task("deciding", total=total)
             sink = open(output, "wb") if output else None
@@ -357,8 +362,14 @@ def serve(
     host: str = typer.Option("127.0.0.1"),
     port: int = typer.Option(8000),
     db: str | None = typer.Option(None, help="record URL"),
+    nats_url: str | None = typer.Option(None, "--nats", help="scaled set-up: a stateless front that publishes "
+                                        "events to this NATS JetStream and answers with the workers' decisions"),
+    stream: str = typer.Option("QALQAN", "--stream", help="with --nats: the JetStream stream name"),
+    partitions: int = typer.Option(1, "--partitions", min=1, max=1024, help="with --nats: the workers' N"),
+    answer_timeout: float = typer.Option(5.0, "--answer-timeout", min=0.1, help="with --nats: seconds to wait "
+                                         "for a decision before 503 (the event is kept and decided)"),
 ) -> None:
-    """Serve the HTTP API (POST /v1/events)."""
+    """Serve the HTTP API (POST /v1/events); with --nats, one of several fronts of the workers (docs/scaling.md)."""
     import uvicorn
 
     from .api import create_app
@@ -374,6 +385,11 @@ def serve(
     if keys is not None and not keys.keys:
         err.print("[red]error:[/red] QALQAN_AUTH=on but no API key exists: make one with `qalqan keys create`")
         raise typer.Exit(2)
+    if nats_url is not None:
+        from .stream.front import FrontConfig, serve_front
+
+        serve_front(settings, FrontConfig(nats_url, stream, partitions, answer_timeout), host, port, keys, err.print)
+        return
     engine = Engine(settings)
     _tune_gc()
     err.print(f"qalqan serving on http://{host}:{port} (record: {engine.record.url})")

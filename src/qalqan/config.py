@@ -2,7 +2,8 @@
 
 ``QALQAN_HOME`` (default ``./.qalqan``) holds the embedded record and the tokenisation key;
 ``QALQAN_DB`` picks the record (``sqlite:///path`` or ``postgresql://…``); ``QALQAN_KEY`` is the
-tokenisation key (hex, ≥ 32 bytes); ``QALQAN_MODE=production`` refuses to invent a key.
+tokenisation key (hex, ≥ 32 bytes); ``QALQAN_MODE=production`` refuses to invent a key;
+``QALQAN_STATE=redis://…`` keeps the feature state in Redis as well (qalqan/state).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ class Settings:
     rule_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     # A folder of rule packs to run instead of the built-in ones (QALQAN_RULES).
     rules_dir: Path | None = None
+    # Where the feature state is kept besides memory (QALQAN_STATE=redis://…; unset: in-process only).
+    state_url: str | None = None
 
 
 DEFAULT_FX = {
@@ -82,6 +85,7 @@ def from_env(db_url: str | None = None, home: str | Path | None = None) -> Setti
         commit_every=_int_env("QALQAN_COMMIT_EVERY", 1000), snapshot_every=_int_env("QALQAN_SNAPSHOT_EVERY", 200_000),
         rule_params=_rule_params(os.environ.get("QALQAN_RULE_PARAMS")),
         rules_dir=Path(os.environ["QALQAN_RULES"]) if os.environ.get("QALQAN_RULES") else None,
+        state_url=os.environ.get("QALQAN_STATE") or None,
     )
 
 

@@ -43,6 +43,7 @@ from .privacy import Tokenizer
 from .rules.ruleset import RuleSet, load_packs
 from .rules.scope import scope
 from .seen import SeenIds
+from .state import RedisState, open_state, record_namespace
 from .store import Record, open_record
 from .store.base import DEFAULT_ORG, Batch, DuplicateEvents, ListRow, Row
 
@@ -100,9 +101,14 @@ class Engine:
         rules: RuleSet | None = None,
         model: Scorer | None = None,
         snapshot_every: int | None = None,
+        state_namespace: str | None = None,
     ) -> None:
         self.settings = settings
         self.record: Record = record or open_record(settings.db_url)
+        # QALQAN_STATE: a copy of the state outside the process (state/), keyed by the record
+        # (or the worker's partition of it); None: in-process only, and no cost per commit.
+        self.state: RedisState | None = open_state(
+            settings.state_url, state_namespace or record_namespace(self.record.url))
         self.tokenizer = Tokenizer(settings.key)
         self.money = Money(settings.fx)
         self.feature_set = definitions.load()
@@ -128,6 +134,8 @@ class Engine:
         self.auto_commit = True
         self.seq = 0
         self.restored = self._restore()
+        if self.state is not None:
+            self.state.on_restored(self)
 
     def load_rules(self, directory: Path | None = None, packs: list[str] | None = None) -> RuleSet:
         """Compiles a rule set against this engine's features (refused whole if any rule is bad)."""
@@ -375,6 +383,8 @@ class Engine:
             self._recent = {r.event_id: r.decision for r in self.record.buffered()}
         if self._since_snapshot >= self.snapshot_every:
             self.checkpoint()
+        if self.state is not None:
+            self.state.on_written(self)
 
     def recover(self, cause: BaseException | None = None) -> None:
         """After a failed write: drop every buffered write and rebuild the state from the record.
@@ -386,6 +396,8 @@ class Engine:
         self._recent.clear()
         self._reset_state()
         self.restored = self._restore()
+        if self.state is not None:
+            self.state.on_restored(self)
 
     def checkpoint(self) -> None:
         """Buffers a snapshot of the state as of the last decided event; it is written with the
@@ -401,6 +413,8 @@ class Engine:
             self.checkpoint()
         self.commit()
         self.record.close()
+        if self.state is not None:
+            self.state.close()
 
     # --- restart ----------------------------------------------------------------------------
     def _reset_state(self) -> None:
@@ -412,6 +426,8 @@ class Engine:
     def _restore(self) -> int:
         """Loads the snapshot and folds the record's later events; returns how many were folded."""
         snap = self.record.load_snapshot()
+        if self.state is not None:
+            snap = self.state.newest(snap, self.record)
         after = 0
         if snap is not None:
             seq, blob = snap

@@ -1,7 +1,5 @@
 """161-FZ art. 8 and the Kazakh block: a hold's life runs on event time and survives restarts."""
 
-from pathlib import Path
-
 from helpers import Client, at, codes
 
 from qalqan.config import from_env
@@ -99,8 +97,8 @@ def test_kazakh_block_lasts_5_working_days_then_releases():
     assert only_kz.engine.holds.holds[k.event_id].status == "released"
 
 
-def test_holds_survive_a_restart(tmp_path: Path):
-    settings = from_env(db_url=f"sqlite:///{tmp_path / 'h.db'}")
+def test_holds_survive_a_restart(setup_db: str):
+    settings = from_env(db_url=setup_db)
     e = Engine(settings)
     c = Client()
     c.engine = e

@@ -30,6 +30,7 @@ The protocol, point in time:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import tempfile
@@ -108,7 +109,7 @@ def decide_all(settings: Settings, stream: Path, model: Any | None) -> dict[str,
     live bundle of ``settings.home``)."""
     from ..engine import Engine
 
-    engine = Engine(settings, model=model)
+    engine = Engine(dataclasses.replace(settings, state_url=None), model=model)  # a scratch record
     out: dict[str, Decision] = {}
     try:
         with stream.open("rb") as f:

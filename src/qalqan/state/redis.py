@@ -1,9 +1,10 @@
-"""A partition's feature state in Redis, written behind the worker's memory.
+"""An engine's (or a worker partition's) feature state in Redis, written behind its memory.
 
-The worker decides from its in-memory state exactly as one process does (``OnlineFeatures``,
-``ListIndex``, ``HoldBook``: the decision path is unchanged and does not know Redis exists). Each
-group commit cycle, after the batch is durable in the record and before its events are
-acknowledged, ``flush`` writes what the batch touched to Redis in one ``MULTI``: the feature keys
+The engine decides from its in-memory state exactly as without Redis (``OnlineFeatures``,
+``ListIndex``, ``HoldBook``: the decision path is unchanged and does not know Redis exists); it
+calls this object's hooks around it (``newest``, ``on_restored``, ``on_written``). Each group
+commit cycle, after the batch is durable in the record (and, in a worker, before its events are
+acknowledged), ``flush`` writes what the batch touched to Redis in one ``MULTI``: the feature keys
 read or changed (their whole value: a window's entries, a timestamp), the keys swept away, the
 lists, the holds, and the local seq the state stands at. Redis therefore always holds the state
 as of a committed seq S; a replacement worker loads it (as the engine loads a snapshot) and folds
@@ -11,13 +12,14 @@ only the record's rows after S: the last batch at most, when the worker died bet
 commit and Redis's.
 
 Keys: ``<namespace>:f<i>`` (a hash per feature definition: entity key → msgpack value) and
-``<namespace>:meta``. The namespace names the record's database, the stream and the partition
-``p/N``, in braces, so that a partition's keys hash to one Redis Cluster slot and its ``MULTI`` is
-atomic there.
+``<namespace>:meta``. The namespace names the record (its file, or its database), and for a
+worker the stream and the partition ``p/N``, in braces, so that a partition's keys hash to one
+Redis Cluster slot and its ``MULTI`` is atomic there.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import msgspec
@@ -64,6 +66,10 @@ class RedisState:
         self.loaded_seq: int | None = None  # the seq of the state load() returned, if any
         self.engine: Any = None
         self.writes = 0  # hash fields written, for the benchmarks
+        # The last failure to read or write Redis, until a whole write succeeds again. Redis is a
+        # write-behind copy: its failure never stops a decision; the worker stops on it (crash-only).
+        self.failure: StateError | None = None
+        self._retry_at = 0.0
 
     def _errors(self) -> tuple[type[BaseException], ...]:
         import redis
@@ -89,6 +95,55 @@ class RedisState:
         seq = int(meta[b"seq"])
         self.loaded_seq = seq
         return seq, _encode({"features": features, "lists": bytes(meta[b"lists"]), "holds": bytes(meta[b"holds"])})
+
+    def newest(self, snap: tuple[int, bytes] | None, record: Any) -> tuple[int, bytes] | None:
+        """The newer of the record's snapshot and the state kept in Redis. Redis ahead of the
+        record cannot be this record's state (a crash before the commit, or another record with the
+        same name); Redis unreachable means the record's snapshot and a longer fold."""
+        try:
+            kept = self.load()
+        except StateError as exc:
+            self.failure, self.loaded_seq = exc, None
+            return snap
+        if kept is None or kept[0] > record.last_seq() or (snap is not None and kept[0] < snap[0]):
+            self.loaded_seq = None
+            return snap
+        return kept
+
+    # --- the engine's hooks ----------------------------------------------------------------------
+    def on_restored(self, engine: Any) -> None:
+        """After the engine (re)built its state: track it, and write it whole unless it is exactly
+        what Redis holds (loaded from Redis, nothing folded after)."""
+        self._attach(engine, full=self.loaded_seq is None or engine.restored > 0 or self.failure is not None)
+
+    def on_written(self, engine: Any) -> None:
+        """After a batch is durable in the record. Only a state with nothing pending is the state as
+        of a committed seq (the HTTP front decides the next group while one is written): otherwise
+        the changes wait for the next quiet commit. After a failure, the next write is whole."""
+        if engine.pending:
+            return
+        if self.failure is not None:
+            if time.monotonic() < self._retry_at:
+                return
+            self._attach(engine, full=True)
+            return
+        try:
+            self.flush()
+        except StateError as exc:
+            self._failed(exc)
+
+    def _attach(self, engine: Any, full: bool) -> None:
+        try:
+            self.attach(engine, full)
+        except StateError as exc:
+            self._failed(exc)
+        else:
+            if full:
+                self.failure = None
+
+    def _failed(self, exc: StateError) -> None:
+        self.failure = exc
+        self._retry_at = time.monotonic() + 1.0  # not the decision path: a pause between retries
 
     # --- write-behind ----------------------------------------------------------------------------
     def attach(self, engine: Any, full: bool) -> None:

@@ -17,6 +17,7 @@ nothing past a batch that is out with a worker, and a partition's events are dec
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import signal
 import time
 from collections.abc import Callable
@@ -29,14 +30,15 @@ from nats.js.errors import FetchTimeoutError
 from ..config import Settings
 from ..engine import Engine
 from ..events import EventError
-from ..state import RedisState, open_state
-from ..store.base import DuplicateEvents
+from ..store.base import DEFAULT_ORG, DuplicateEvents
 from .partition import decisions_subject, durable_name, events_subject
 from .publish import PARTS_HEADER, connect, ensure_stream
 from .record import PartitionRecord
 
 # The stream's acknowledgements of a batch's decisions must come within this time.
 PUBLISH_TIMEOUT_S = 10.0
+# The organisation of the API key an HTTP front took the event with (stream/front.py).
+ORG_HEADER = "Qalqan-Org"
 
 
 @dataclass
@@ -78,15 +80,15 @@ async def run_worker(settings: Settings, cfg: WorkerConfig, log: Callable[[str],
     record = PartitionRecord(settings.db_url, cfg.part, cfg.parts)
     # The namespace names the record too: two records must never share a partition's state.
     info = record.conn.info
-    state = record.state = open_state(cfg.state_url, f"{info.host}:{info.port}/{info.dbname}:{cfg.stream}:"
-                                                     f"{cfg.part}/{cfg.parts}")
-    engine = Engine(settings, record=record)
+    engine = Engine(dataclasses.replace(settings, state_url=cfg.state_url), record=record,
+                    state_namespace=f"{info.host}:{info.port}/{info.dbname}:{cfg.stream}:{cfg.part}/{cfg.parts}")
     engine.auto_commit = False
+    state = engine.state  # the engine restores from it and writes it after each commit (state/redis.py)
     source = "the record"
     if state is not None:
+        _check_state(engine)
         from_redis = state.loaded_seq is not None
         source = f"Redis (seq {state.loaded_seq:,}) and the record" if from_redis else "the record (Redis had none)"
-        state.attach(engine, full=not from_redis or engine.restored > 0)
     stats = WorkerStats(restored=engine.restored)
     log(f"worker {cfg.part}/{cfg.parts}: restored {engine.restored:,} events from {source} in "
         f"{time.perf_counter() - t0:.1f} s; consuming {events_subject(cfg.stream, cfg.part)}")
@@ -115,15 +117,18 @@ async def run_worker(settings: Settings, cfg: WorkerConfig, log: Callable[[str],
                         break
                 continue
             idle_since = time.monotonic()
-            await _batch(js, engine, state, cfg, msgs, stats, log)
-        engine.close()  # a snapshot of the partition and the last commit
-        if state is not None:
-            state.flush()
-            state.close()
+            await _batch(js, engine, cfg, msgs, stats, log)
+        engine.close()  # a snapshot of the partition and the last commit (and its state to Redis)
         await nc.flush()
     finally:
         await nc.close()
     return stats
+
+
+def _check_state(engine: Engine) -> None:
+    """Crash-only on the state too: a worker does not go on while Redis lags behind the record."""
+    if engine.state is not None and engine.state.failure is not None:
+        raise engine.state.failure
 
 
 async def _hand_back(keep: list, cfg: WorkerConfig, stats: WorkerStats, exc: Exception) -> None:
@@ -136,7 +141,7 @@ async def _hand_back(keep: list, cfg: WorkerConfig, stats: WorkerStats, exc: Exc
                        f"{len(keep)} events handed back to the stream") from exc
 
 
-async def _batch(js: nats.js.JetStreamContext, engine: Engine, state: RedisState | None, cfg: WorkerConfig,
+async def _batch(js: nats.js.JetStreamContext, engine: Engine, cfg: WorkerConfig,
                  msgs: list, stats: WorkerStats, log: Callable[[str], None]) -> None:
     rejected: set[int] = set()
     for attempt in (1, 2):
@@ -151,7 +156,7 @@ async def _batch(js: nats.js.JetStreamContext, engine: Engine, state: RedisState
                 raise PartitionMismatch(f"the stream {cfg.stream} was published in {parts} partitions; this "
                                         f"worker is {cfg.part}/{cfg.parts}")
             try:
-                outcome = engine.decide(m.data)
+                outcome = engine.decide(m.data, (m.headers or {}).get(ORG_HEADER, DEFAULT_ORG))
             except EventError as exc:  # the publisher validates; a stranger's message is set aside, not retried
                 log(f"worker {cfg.part}/{cfg.parts}: rejected stream message {m.metadata.sequence.stream}: {exc}")
                 stats.rejected += 1
@@ -163,15 +168,12 @@ async def _batch(js: nats.js.JetStreamContext, engine: Engine, state: RedisState
             if outcome.decision_json is not None:
                 decided.append((outcome.event_id, outcome.decision_json))
         try:
-            engine.commit()
-            if state is not None:
-                state.flush()  # the state as of this batch, before any of it is acknowledged
+            engine.commit()  # writes the state as of this batch to Redis too, before any of it is acknowledged
+            _check_state(engine)
         except DuplicateEvents as exc:
             if attempt == 1:  # the engine now asks the record about those ids: decide the batch again
                 log(f"worker {cfg.part}/{cfg.parts}: {exc}")
-                if state is not None:
-                    state.attach(engine, full=True)  # the engine rebuilt its tables from the record
-                continue
+                continue  # the engine rebuilt its state from the record (and wrote it to Redis)
             await _hand_back(keep, cfg, stats, exc)
         except Exception as exc:
             await _hand_back(keep, cfg, stats, exc)

@@ -1,0 +1,278 @@
+"""The HTTP front of the scaled set-up: ``qalqan serve --nats …``, stateless, as many as wanted.
+
+A front decides nothing. It validates an event with the engine's own decoder (so a bad one gets the
+same 422 naming the field, and never reaches the stream), appends it to its partition's subject with
+``Nats-Msg-Id`` = the event id, and answers with the decision a worker publishes for that id. Every
+front holds one subscription to ``<stream>.decisions.>`` and matches decisions to the requests
+waiting on them by the ``d:<event_id>`` id the worker gives each decision.
+
+Why no decision is ever missed: a request registers its wait *before* it publishes, and a worker
+publishes a decision only after the record holds it. So a decision is either published after the
+wait began (the subscription delivers it) or was made earlier, which the stream reveals as a
+duplicate publish: the front then reads it from the shared record. A request that outwaits
+``answer_timeout_s`` gets 503 with ``retry-after``; its event stays in the stream and is decided,
+and the retry (same id: the stream drops the copy) finds the decision in the record.
+
+The organisation of the API key travels with the event in the ``Qalqan-Org`` header, and the
+worker decides the event for that organisation (stream/worker.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from ..api.keys import OPEN_PATHS, KeyRing, allowed
+from ..config import Settings
+from ..events import MONEY_TYPES, EventError, decode_event
+from ..privacy import Tokenizer
+from ..store.base import DEFAULT_ORG, StoreError
+from .partition import EVERY, events_subject, partition_of
+from .publish import PARTS_HEADER, connect, ensure_stream
+from .worker import ORG_HEADER
+
+PROBLEM = [(b"content-type", b"application/problem+json")]
+JSON = [(b"content-type", b"application/json")]
+Answer = tuple[int, bytes, list[tuple[bytes, bytes]]]
+
+
+@dataclass
+class FrontConfig:
+    url: str
+    stream: str
+    parts: int
+    # How long a request waits for its decision before 503 (the event is kept and decided anyway).
+    answer_timeout_s: float = 5.0
+    # The stream's acknowledgement of a publish must come within this time.
+    publish_timeout_s: float = 5.0
+
+
+def _problem(status: int, title: str, detail: str, **extra: Any) -> Answer:
+    body = {"type": f"https://qalqan.dev/problems/{title.lower().replace(' ', '-')}", "title": title,
+            "status": status, "detail": detail, **extra}
+    return status, msgspec.json.encode(body), PROBLEM
+
+
+class Front:
+    """One front process: a NATS connection, the decisions subscription, a read-only use of the record."""
+
+    def __init__(self, settings: Settings, cfg: FrontConfig) -> None:
+        if not settings.db_url.startswith(("postgresql://", "postgres://")):
+            raise StoreError(f"QALQAN_DB: fronts read the workers' shared record: it must be postgresql://…, "
+                             f"got {settings.db_url!r}")
+        self.settings, self.cfg = settings, cfg
+        self.tokenizer = Tokenizer(settings.key)
+        self.parts_header = str(cfg.parts)
+        self.waiting: dict[str, list[asyncio.Future[bytes]]] = {}
+        # psycopg blocks: the record is read on one thread of its own, never on the event loop.
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qalqan-front-record")
+        self.record: Any = None
+        self.nc: Any = None
+        self.js: Any = None
+
+    async def start(self) -> None:
+        from ..store.postgres import PostgresRecord
+
+        loop = asyncio.get_running_loop()
+        self.nc = await connect(self.cfg.url)
+        self.record = await loop.run_in_executor(self.pool, PostgresRecord, self.settings.db_url)
+        parts = await self._read(self._record_parts)
+        if parts is not None and parts != self.cfg.parts:  # its workers would refuse every event
+            raise StoreError(f"--partitions {self.cfg.parts}: the record {self.settings.db_url} is decided by "
+                             f"{parts} partitions")
+        self.js = self.nc.jetstream()
+        await ensure_stream(self.js, self.cfg.stream)
+        await self.nc.subscribe(f"{self.cfg.stream}.decisions.>", cb=self._decided)
+        await self.nc.flush()  # the subscription is in place before the first request is taken
+
+    def _record_parts(self) -> int | None:
+        """The workers' N, once a worker has claimed the record (stream/record.py)."""
+        with self.record.conn.cursor() as cur:
+            row = cur.execute("SELECT to_regclass('stream_partitions') IS NOT NULL").fetchone()
+            if row is not None and row[0]:
+                row = cur.execute("SELECT parts FROM stream_partitions WHERE id = 1").fetchone()
+            else:
+                row = None
+        self.record.conn.commit()
+        return None if row is None or row[0] is None else int(row[0])
+
+    async def stop(self) -> None:
+        if self.nc is not None:
+            with contextlib.suppress(Exception):
+                await self.nc.drain()
+        if self.record is not None:
+            await asyncio.get_running_loop().run_in_executor(self.pool, self.record.close)
+        self.pool.shutdown()
+
+    async def _decided(self, msg: Any) -> None:
+        msg_id = (msg.headers or {}).get("Nats-Msg-Id", "")
+        waiters = self.waiting.pop(msg_id[2:], None) if msg_id.startswith("d:") else None
+        for fut in waiters or ():
+            if not fut.done():
+                fut.set_result(msg.data)
+
+    async def _read(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+
+    async def post_event(self, body: bytes, org: str) -> Answer:
+        if body.lstrip()[:1] == b"[":
+            return _problem(422, "Invalid event", "$: the scaled front takes one event per request, not an array",
+                            field="$", problem="one event per request")
+        try:
+            event = decode_event(body)
+            part = partition_of(event, self.tokenizer, self.cfg.parts)
+        except EventError as exc:
+            return _problem(422, "Invalid event", str(exc), field=exc.field, problem=exc.problem)
+        eid: str = event.event_id
+        headers = {PARTS_HEADER: self.parts_header}
+        if org != DEFAULT_ORG:
+            headers[ORG_HEADER] = org
+        if event.__struct_config__.tag not in MONEY_TYPES:  # type: ignore[union-attr]
+            targets = range(self.cfg.parts) if part == EVERY else (part,)
+            try:
+                await asyncio.gather(*(self._publish(p, f"{eid}@{p}" if part == EVERY else eid, body, headers)
+                                       for p in targets))
+            except Exception as exc:
+                return self._unavailable(f"the stream did not take the event: {exc.__class__.__name__}: {exc}")
+            return 202, msgspec.json.encode({"event_id": eid, "status": "accepted"}), JSON
+        return await self._money(eid, part, body, headers, org)
+
+    async def _money(self, eid: str, part: int, body: bytes, headers: dict[str, str], org: str) -> Answer:
+        fut: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self.waiting.setdefault(eid, []).append(fut)  # before the publish: the decision cannot pass unseen
+        try:
+            try:
+                ack = await self._publish(part, eid, body, headers)
+            except Exception as exc:
+                return self._unavailable(f"the stream did not take the event: {exc.__class__.__name__}: {exc}")
+            if ack.duplicate:  # sent before: its decision may be in the record already
+                try:
+                    owner = await self._read(self.record.event_org, eid)
+                    row = await self._read(self.record.event_in, org, eid)
+                except Exception as exc:
+                    return self._unavailable(f"the record does not answer: {exc.__class__.__name__}: {exc}")
+                if owner not in (None, org):
+                    return _problem(409, "Conflict", f"event_id {eid!r} is already used: choose another id",
+                                    field="event_id", problem="already used")
+                if row is not None and row.decision is not None:
+                    return 200, bytes(row.decision), JSON
+            try:
+                decision = await asyncio.wait_for(asyncio.shield(fut), self.cfg.answer_timeout_s)
+            except TimeoutError:
+                return self._unavailable(f"no decision within {self.cfg.answer_timeout_s:g} s; the event is kept "
+                                         "and will be decided: send it again (same event_id) for its decision")
+            return 200, decision, JSON
+        finally:
+            waiters = self.waiting.get(eid)
+            if waiters is not None:
+                with contextlib.suppress(ValueError):
+                    waiters.remove(fut)
+                if not waiters:
+                    del self.waiting[eid]
+
+    async def _publish(self, part: int, msg_id: str, body: bytes, headers: dict[str, str]) -> Any:
+        return await self.js.publish(events_subject(self.cfg.stream, part), body,
+                                     timeout=self.cfg.publish_timeout_s,
+                                     headers={"Nats-Msg-Id": msg_id, **headers})
+
+    @staticmethod
+    def _unavailable(detail: str) -> Answer:
+        status, payload, headers = _problem(503, "Decision unavailable", detail)
+        return status, payload, [*headers, (b"retry-after", b"1")]
+
+    async def get_decision(self, event_id: str, org: str) -> Answer:
+        try:
+            row = await self._read(self.record.event_in, org, event_id)  # another organisation's is "not found"
+        except Exception as exc:
+            return self._unavailable(f"the record does not answer: {exc.__class__.__name__}: {exc}")
+        if row is None:
+            return _problem(404, "Not found", f"no event {event_id!r} in the record")
+        if row.decision is None:
+            return _problem(404, "Not found", f"event {event_id!r} is a context event: it has no decision")
+        return 200, bytes(row.decision), JSON
+
+
+def create_front_app(front: Front, keys: KeyRing | None = None) -> Callable[..., Awaitable[None]]:
+    """A plain ASGI app: POST /v1/events, GET /v1/decisions/{id}, /healthz, /readyz."""
+
+    async def reply(send: Any, answer: Answer) -> None:
+        status, payload, headers = answer
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [*headers, (b"content-length", str(len(payload)).encode())]})
+        await send({"type": "http.response.body", "body": payload})
+
+    async def lifespan(receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await front.start()
+                except Exception as exc:
+                    await send({"type": "lifespan.startup.failed", "message": f"{exc.__class__.__name__}: {exc}"})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await front.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            return await lifespan(receive, send)
+        if scope["type"] != "http":
+            return
+        path, method = scope["path"], scope["method"]
+        org = DEFAULT_ORG
+        if keys is not None and path not in OPEN_PATHS:
+            key = keys.check(next((v for k, v in scope["headers"] if k == b"authorization"), None))
+            if key is None:
+                status, payload, headers = _problem(401, "Unauthorized",
+                                                    "a valid API key is needed: Authorization: Bearer <key>")
+                return await reply(send, (status, payload, [*headers, (b"www-authenticate", b'Bearer realm="qalqan"')]))
+            if not allowed(key.role, method, path):
+                return await reply(send, _problem(403, "Forbidden", f"role {key.role!r} may not {method} {path}"))
+            org = key.org
+        if path == "/v1/events" and method == "POST":
+            chunks = []
+            while True:
+                message = await receive()
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body"):
+                    break
+            return await reply(send, await front.post_event(b"".join(chunks), org))
+        if path.startswith("/v1/decisions/") and method == "GET":
+            return await reply(send, await front.get_decision(path[len("/v1/decisions/"):], org))
+        if path == "/healthz":
+            body = msgspec.json.encode({"status": "ok", "mode": "front", "stream": front.cfg.stream,
+                                        "partitions": front.cfg.parts})
+            return await reply(send, (200, body, JSON))
+        if path == "/readyz":
+            if front.nc is None or not front.nc.is_connected:
+                return await reply(send, _problem(503, "Not ready", "not connected to NATS"))
+            return await reply(send, (200, b'{"status":"ready"}', JSON))
+        return await reply(send, _problem(404, "Not found", f"{method} {path}: the scaled front serves "
+                                          "POST /v1/events and GET /v1/decisions/{event_id}"))
+
+    return app
+
+
+def serve_front(settings: Settings, cfg: FrontConfig, host: str, port: int, keys: KeyRing | None = None,
+                log: Callable[[str], None] = print) -> None:
+    """Runs one front until signalled (the CLI's ``serve --nats``)."""
+    import uvicorn
+
+    try:
+        front = Front(settings, cfg)
+    except StoreError as exc:
+        log(f"error: {exc}")
+        raise SystemExit(2) from None
+    log(f"qalqan front on http://{host}:{port}: stream {cfg.stream} in {cfg.parts} partitions at {cfg.url} "
+        f"(record: {settings.db_url})")
+    uvicorn.run(create_front_app(front, keys), host=host, port=port, log_level="warning", access_log=False,
+                loop="uvloop", http="httptools", lifespan="on")
