@@ -11,8 +11,8 @@ transaction of the rows up to them, as the embedded record does.
 must find it after a restart): a copy is stored under ``<event_id>@<partition>`` so that the
 event ids stay unique; everything else keeps its id, and ``decisions --export`` is unchanged.
 
-With ``QALQAN_STATE=redis://…`` the partition's state kept in Redis (state/redis.py) is offered to
-the engine as the newest snapshot, and only the rows after it are folded.
+With ``QALQAN_STATE=redis://…`` the engine itself prefers the state kept in Redis to this
+snapshot when it is newer (state/redis.py); the record knows nothing of it.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from ..state.redis import RedisState
 from ..store.base import Batch, ListRow, Row, StoreError
 from ..store.postgres import PostgresRecord
 from .partition import PARTS_MAX
@@ -39,13 +38,11 @@ CREATE TABLE IF NOT EXISTS stream_partitions (
 
 
 class PartitionRecord(PostgresRecord):
-    def __init__(self, url: str, part: int, parts: int, state: RedisState | None = None,
-                 lock_wait_s: float = 15.0) -> None:
+    def __init__(self, url: str, part: int, parts: int, lock_wait_s: float = 15.0) -> None:
         if not url.startswith(("postgresql://", "postgres://")):
             raise StoreError(f"QALQAN_DB: workers share the record: it must be postgresql://…, got {url!r}")
         super().__init__(url)
         self.part, self.parts = part, parts
-        self.state = state
         self._claim(lock_wait_s)
         with self.conn.cursor() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(727401)")
@@ -142,16 +139,8 @@ class PartitionRecord(PostgresRecord):
         self.conn.commit()
 
     def load_snapshot(self) -> tuple[int, bytes] | None:
-        """The newest of the partition's snapshot and the state kept in Redis (QALQAN_STATE)."""
+        """The partition's own snapshot."""
         with self.conn.cursor() as cur:
             r = cur.execute("SELECT seq, blob FROM partition_snapshots WHERE part = %s", (self.part,)).fetchone()
         self.conn.commit()
-        snap = None if r is None else (int(r[0]), bytes(r[1]))
-        if self.state is None:
-            return snap
-        kept = self.state.load()
-        # Redis ahead of the record cannot be this record's state (another record, same names).
-        if kept is None or kept[0] > self.last_seq() or (snap is not None and kept[0] < snap[0]):
-            self.state.loaded_seq = None
-            return snap
-        return kept
+        return None if r is None else (int(r[0]), bytes(r[1]))
