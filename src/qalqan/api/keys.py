@@ -14,13 +14,14 @@ long needs no slow hash), its role and its organisation. Roles say which endpoin
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
+
+from ..private_file import write_private
 
 ROLES = ("integrator", "merchant", "analyst", "auditor", "admin")
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs",
@@ -74,12 +75,7 @@ class KeyRing:
         return cls(path, keys)
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(msgspec.json.encode(sorted(self.keys.values(), key=lambda k: k.created)))
-        os.replace(tmp, self.path)
+        write_private(self.path, msgspec.json.encode(sorted(self.keys.values(), key=lambda k: k.created)))
 
     def create(self, role: str, org: str, name: str = "", merchant: str | None = None) -> tuple[ApiKey, str]:
         if role not in ROLES:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 import secrets
 import time
@@ -18,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
+
+from ..private_file import write_private
 
 ROLES = ("analyst", "admin", "auditor", "merchant")
 MIN_PASSWORD = 10
@@ -79,12 +80,7 @@ class UserBook:
         return cls(path, users)
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(msgspec.json.encode(sorted(self.users.values(), key=lambda u: u.created)))
-        os.replace(tmp, self.path)
+        write_private(self.path, msgspec.json.encode(sorted(self.users.values(), key=lambda u: u.created)))
 
     def create(self, name: str, role: str, org: str, password: str, merchant: str | None = None) -> User:
         if not _NAME.match(name):

@@ -28,6 +28,8 @@ import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from ..private_file import write_private
+
 FILE_NAME = "receipt-keys.json"
 Status = Literal["active", "retired", "revoked"]
 
@@ -97,14 +99,7 @@ class ReceiptKeys:
         self._publics = {}
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(msgspec.json.format(msgspec.json.encode(list(self.keys.values()))))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        write_private(self.path, msgspec.json.format(msgspec.json.encode(list(self.keys.values()))))
         st = self.path.stat()
         self._stamp = (st.st_ino, st.st_mtime_ns)
         self._forget()
