@@ -28,6 +28,7 @@ from ..console.app import console_routes
 from ..engine import Engine, Outcome
 from ..events import EventError, json_schema, us_to_rfc3339
 from ..store.base import DEFAULT_ORG
+from .asgi import read_body
 from .cases import actor_of, case_routes
 from .keys import OPEN_PATHS, OPEN_PREFIXES, KeyRing, allowed
 from .lists import list_routes
@@ -349,14 +350,9 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
         """The hot endpoint as plain ASGI (the framework's request objects cost more than a
         decision); everything else goes through Starlette's routing."""
         if scope["type"] == "http" and scope["path"] == "/v1/events" and scope["method"] == "POST":
-            chunks = []
-            while True:
-                message = await receive()
-                chunks.append(message.get("body", b""))
-                if not message.get("more_body"):
-                    break
             key = scope.get("qalqan.key")
-            status, payload, headers = await post_event(b"".join(chunks), DEFAULT_ORG if key is None else key.org)
+            org = DEFAULT_ORG if key is None else key.org
+            status, payload, headers = await post_event(await read_body(receive), org)
             await send({"type": "http.response.start", "status": status,
                         "headers": [*headers, (b"content-length", str(len(payload)).encode())]})
             await send({"type": "http.response.body", "body": payload})

@@ -32,6 +32,7 @@ from ..policy import ModelPolicy
 from . import bundle
 
 REASONS_AT = ModelPolicy().review_at
+_NAN = float("nan")
 
 
 _NORMAL, _LEAF, _CONTRIB, _FLOAT64 = 0, 2, 3, 1
@@ -62,6 +63,20 @@ class _FastRow:
         return self.out
 
 
+def read_inputs(v: Any, used: list[tuple[int, str]], n: int) -> list[float]:
+    """``n`` model inputs from the engine's view: the ``used`` ones (index, name) read — a name the
+    view lacks, or None, is NaN — and the rest, read by no split or member, NaN unread."""
+    values = [_NAN] * n
+    for i, name in used:
+        try:
+            x = v[name]
+        except KeyError:
+            x = None
+        if x is not None:
+            values[i] = float(x)
+    return values
+
+
 class LiveModel:
     def __init__(self, name: str, booster: Any, inputs: list[str], reasons_at: float = REASONS_AT) -> None:
         self.reasons_at = reasons_at
@@ -74,7 +89,6 @@ class LiveModel:
         self._used = [(i, name) for i, name in enumerate(self.inputs) if split[i] > 0]
         self.features: frozenset[str] | None = frozenset(name for _, name in self._used)
         self.booster = booster
-        self._nan = float("nan")
         self._row_type = ctypes.c_double * len(self.inputs)
         self._row = self._row_type()  # reused: the fast path's input and output buffers are shared
         self._lock = threading.Lock()
@@ -99,15 +113,7 @@ class LiveModel:
     def values(self, v: Any) -> list[float]:
         """The inputs read from the engine's view (an output it lacks reads as None: NaN; an input
         no split reads is not read at all: NaN)."""
-        values = [self._nan] * len(self.inputs)
-        for i, name in self._used:
-            try:
-                x = v[name]
-            except KeyError:
-                x = None
-            if x is not None:
-                values[i] = float(x)
-        return values
+        return read_inputs(v, self._used, len(self.inputs))
 
     def row(self, v: Any) -> np.ndarray:
         return np.array([self.values(v)], dtype=np.float64)

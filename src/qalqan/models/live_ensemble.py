@@ -34,7 +34,7 @@ from ..events import Reason
 from . import bundle
 from .base import ModelError
 from .frozen import FrozenMLP, FrozenScorecard, Stacker
-from .live import REASONS_AT, LiveModel
+from .live import REASONS_AT, LiveModel, read_inputs
 from .profile import HabitProfile
 
 MEMBERS = ("gbm", "scorecard", "mlp", "profile")
@@ -98,7 +98,6 @@ class LiveEnsemble:
         used = sorted({i for m in self.members for i in m.used})
         self._used = [(i, self.inputs[i]) for i in used]
         self.features: frozenset[str] | None = frozenset(n for _, n in self._used)
-        self._nan = float("nan")
 
     @property
     def scorecard(self) -> FrozenScorecard | None:
@@ -106,15 +105,7 @@ class LiveEnsemble:
 
     def values(self, v: Any) -> np.ndarray:
         """The inputs some member reads, from the engine's view (missing → NaN); the rest NaN."""
-        values = [self._nan] * len(self.inputs)
-        for i, name in self._used:
-            try:
-                x = v[name]
-            except KeyError:
-                x = None
-            if x is not None:
-                values[i] = float(x)
-        return np.array(values, dtype=np.float64)
+        return np.array(read_inputs(v, self._used, len(self.inputs)), dtype=np.float64)
 
     def member_scores(self, x: np.ndarray) -> list[float]:
         return [m.score_row(x) for m in self.members]

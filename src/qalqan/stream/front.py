@@ -28,6 +28,7 @@ from typing import Any
 
 import msgspec
 
+from ..api.asgi import read_body
 from ..api.keys import OPEN_PATHS, KeyRing, allowed
 from ..config import Settings
 from ..events import MONEY_TYPES, EventError, decode_event
@@ -239,13 +240,7 @@ def create_front_app(front: Front, keys: KeyRing | None = None) -> Callable[...,
                 return await reply(send, _problem(403, "Forbidden", f"role {key.role!r} may not {method} {path}"))
             org = key.org
         if path == "/v1/events" and method == "POST":
-            chunks = []
-            while True:
-                message = await receive()
-                chunks.append(message.get("body", b""))
-                if not message.get("more_body"):
-                    break
-            return await reply(send, await front.post_event(b"".join(chunks), org))
+            return await reply(send, await front.post_event(await read_body(receive), org))
         if path.startswith("/v1/decisions/") and method == "GET":
             return await reply(send, await front.get_decision(path[len("/v1/decisions/"):], org))
         if path == "/healthz":
