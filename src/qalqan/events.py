@@ -43,6 +43,12 @@ class EventError(ValueError):
         where = f"line {line}: " if line is not None else ""
         super().__init__(f"{where}{field}: {problem}")
 
+    def at_line(self, line: int) -> EventError:
+        """The same error, placed on a line of the file it came from."""
+        self.line = line
+        self.args = (f"line {line}: {self.field}: {self.problem}",)
+        return self
+
     def as_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"field": self.field, "problem": self.problem}
         if self.line is not None:

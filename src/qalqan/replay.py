@@ -51,10 +51,8 @@ def replay(
             try:
                 outcome = engine.decide(line)
             except EventError as exc:
-                exc.line = lineno
-                exc.args = (f"line {lineno}: {exc.field}: {exc.problem}",)
                 if len(stats.errors) < max_errors_kept:
-                    stats.errors.append(exc)
+                    stats.errors.append(exc.at_line(lineno))
                 continue
             stats.events += 1
             stats.duplicates += outcome.duplicate

@@ -95,10 +95,8 @@ async def _publish(js: JetStreamContext, source: Path, stream: str, parts: int, 
                 event = decode_event(line)
                 part = partition_of(event, tokenizer, parts)
             except EventError as exc:
-                exc.line = lineno
-                exc.args = (f"line {lineno}: {exc.field}: {exc.problem}",)
                 if len(stats.errors) < max_errors_kept:
-                    stats.errors.append(exc)
+                    stats.errors.append(exc.at_line(lineno))
                 continue
             stats.events += 1
             eid = event.event_id
