@@ -42,7 +42,7 @@ def test_review_and_hold_open_cases_with_deadlines(engine):
     assert cases.sync(engine.record) == 0  # nothing is a case before it is durable
     engine.commit()
     assert cases.sync(engine.record) == 2
-    assert cases.sync(engine.record) == 0  # the cursor moved: each decision opens one case
+    assert cases.sync(engine.record) == 0  # each decision opens one case
     queue = cases.queue(engine.record, ANALYST)
     by_event = {c.event_id: c for c in queue}
     assert set(by_event) == {"g-1", "h-1"}
@@ -52,6 +52,35 @@ def test_review_and_hold_open_cases_with_deadlines(engine):
     assert all(c.state == "open" for c in queue)
     history = cases.detail(engine.record, ANALYST, by_event["h-1"].id)["history"]
     assert [(h["event_id"], h["action"]) for h in history] == [("g-1", "review")]  # the customer's, before it
+
+
+@pytest.mark.parametrize("old", ["cursor", "no_cases"])
+def test_a_record_from_before_the_case_inbox_opens_its_missing_cases(db_url, tmp_path, monkeypatch, old):
+    """A record that scanned for cases by cursor (or had no cases at all) moves to the inbox
+    when opened: the reviews after the cursor (all of them) become cases, none twice."""
+    monkeypatch.setenv("QALQAN_RULES", str(rules_with_review(tmp_path)))
+    e = Engine(from_env(db_url=db_url))
+    _grey(e, event_id="g-1")
+    e.commit()
+    assert cases.sync(e.record) == 1
+    _grey(e, event_id="g-2")
+    e.commit()
+    with e.record._transaction() as q:  # the old layout: a cursor at g-1's row, no inbox
+        first = q("SELECT seq FROM events WHERE event_id = 'g-1'", ()).fetchone()[0]
+        q("DROP TABLE case_inbox", ())
+        if old == "cursor":
+            q("CREATE TABLE case_cursor (id INTEGER PRIMARY KEY, seq BIGINT NOT NULL)", ())
+            q("INSERT INTO case_cursor VALUES (1, ?)", (first,))
+        else:
+            q("DROP TABLE cases", ())
+    e.close()
+    e = Engine(from_env(db_url=db_url))
+    try:
+        assert cases.sync(e.record) == (1 if old == "cursor" else 2)
+        assert sorted(c.event_id for c in cases.queue(e.record, ANALYST)) == ["g-1", "g-2"]
+        assert cases.sync(e.record) == 0
+    finally:
+        e.close()
 
 
 def test_analyst_works_a_case_to_a_label_and_a_list_entry(engine, tmp_path):

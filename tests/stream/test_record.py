@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from qalqan import cases
 from qalqan.store.base import Batch, ListRow, Row, StoreError
 from qalqan.store.postgres import PostgresRecord
 from qalqan.stream.record import PartitionRecord
@@ -65,3 +66,27 @@ def test_one_worker_per_partition(pg_url: str):
     finally:
         first.close()
     PartitionRecord(pg_url, 0, 2, lock_wait_s=0.5).close()  # released with the connection
+
+
+def _review(seq: int, eid: str) -> Row:
+    decision = b'{"event_id":"%s","action":"review","score":0.9,"reasons":[]}' % eid.encode()
+    body = b'{"event_id":"%s","amount":"10","currency":"KZT"}' % eid.encode()
+    return Row(seq, eid, "payment", 1_000 + seq, "cust", body, "review", decision)
+
+
+def test_cases_open_for_rows_committed_out_of_seq_order(pg_url: str):
+    """Partition 0 runs ahead of partition 1: its rows carry higher stored seqs than partition
+    1's later ones. The review queue must still open a case for every review of both."""
+    a, b = PartitionRecord(pg_url, 0, 2), PartitionRecord(pg_url, 1, 2)
+    try:
+        a.write(Batch([_review(s, f"a-{s}") for s in range(1, 6)], [], None, []))
+        b.write(Batch([_review(1, "b-1")], [], None, []))
+        assert cases.sync(a) == 6
+        b.write(Batch([_review(2, "b-2"), _row(3, "b-3")], [], None, []))  # stored below a's rows
+        a.write(Batch([_review(6, "a-6")], [], None, []))
+        assert cases.sync(b) == 2 and cases.sync(a) == 0
+        opened = sorted(c["event_id"] for c in a.cases("default", limit=100))
+        assert opened == ["a-1", "a-2", "a-3", "a-4", "a-5", "a-6", "b-1", "b-2"]
+    finally:
+        a.close()
+        b.close()

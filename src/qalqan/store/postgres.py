@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 
 from .base import Batch, Buffered, Row, StoreError, list_rows_with_org
-from .workflow import Execute, Workflow
+from .workflow import Execute, Workflow, fill_inbox, inbox_rows
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -87,9 +87,9 @@ CREATE TABLE IF NOT EXISTS cases (
     updated_by TEXT
 );
 CREATE INDEX IF NOT EXISTS cases_queue ON cases (org, state, due_us);
-CREATE TABLE IF NOT EXISTS case_cursor (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    seq BIGINT NOT NULL
+-- review and hold rows waiting for their case, written in the rows' own transaction
+CREATE TABLE IF NOT EXISTS case_inbox (
+    seq BIGINT PRIMARY KEY
 );
 CREATE TABLE IF NOT EXISTS audit (
     id BIGSERIAL PRIMARY KEY,
@@ -131,7 +131,14 @@ class PostgresRecord(Buffered, Workflow):
             cur.execute("SELECT pg_advisory_xact_lock(727400)")  # one schema creation at a time
             cur.execute(SCHEMA)
             cur.execute(MIGRATE)
+            had_cases = cur.execute("SELECT to_regclass('cases') IS NOT NULL").fetchone()[0]  # type: ignore[index]
+            cursor: int | None = None
+            if cur.execute("SELECT to_regclass('case_cursor') IS NOT NULL").fetchone()[0]:  # type: ignore[index]
+                row = cur.execute("SELECT seq FROM case_cursor WHERE id = 1").fetchone()
+                cursor = 0 if row is None else int(row[0])
             cur.execute(PEOPLE)
+            fill_inbox(lambda sql, args: cur.execute(sql.replace("?", "%s"), args), bool(had_cases), cursor)
+            cur.execute("DROP TABLE IF EXISTS case_cursor")
         self.conn.commit()
 
     def _write(self, batch: Batch) -> None:
@@ -143,6 +150,9 @@ class PostgresRecord(Buffered, Workflow):
                     ) as copy:
                         for r in batch.rows:
                             copy.write_row(r)
+                    inbox = inbox_rows(batch.rows)
+                    if inbox:
+                        cur.executemany("INSERT INTO case_inbox (seq) VALUES (%s)", inbox)
                 if batch.lists:
                     cur.executemany(
                         "INSERT INTO list_entries (list, entity, value, op, expires_us, seq, org) "

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .base import Batch, Buffered, Row, list_rows_with_org
-from .workflow import Execute, Workflow
+from .workflow import Execute, Workflow, fill_inbox, inbox_rows
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -76,9 +76,9 @@ CREATE TABLE IF NOT EXISTS cases (
     updated_by TEXT
 );
 CREATE INDEX IF NOT EXISTS cases_queue ON cases (org, state, due_us);
-CREATE TABLE IF NOT EXISTS case_cursor (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    seq INTEGER NOT NULL
+-- review and hold rows waiting for their case, written in the rows' own transaction
+CREATE TABLE IF NOT EXISTS case_inbox (
+    seq INTEGER PRIMARY KEY
 );
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -115,6 +115,20 @@ def _migrate(conn: sqlite3.Connection) -> None:
         """)
 
 
+def _people(conn: sqlite3.Connection) -> None:
+    """The people's tables; a record that scanned for cases by cursor moves to the inbox."""
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    conn.executescript(PEOPLE)
+    cursor: int | None = None
+    if "case_cursor" in tables:
+        row = conn.execute("SELECT seq FROM case_cursor WHERE id = 1").fetchone()
+        cursor = 0 if row is None else int(row[0])
+    conn.execute("BEGIN")
+    fill_inbox(conn.execute, "cases" in tables, cursor)
+    conn.execute("DROP TABLE IF EXISTS case_cursor")
+    conn.execute("COMMIT")
+
+
 class SqliteRecord(Buffered, Workflow):
     def __init__(self, path: str) -> None:
         super().__init__()
@@ -132,7 +146,7 @@ class SqliteRecord(Buffered, Workflow):
         self.conn.execute("PRAGMA wal_autocheckpoint=0")
         self.conn.executescript(SCHEMA)
         _migrate(self.conn)
-        self.conn.executescript(PEOPLE)
+        _people(self.conn)
         self._closing = threading.Event()
         self._checkpointer: threading.Thread | None = None
         if path != ":memory:":
@@ -148,6 +162,9 @@ class SqliteRecord(Buffered, Workflow):
             if batch.rows:
                 c.executemany("INSERT INTO events (seq, event_id, type, ts_us, customer, body, action, decision, org) "
                               "VALUES (?,?,?,?,?,?,?,?,?)", batch.rows)
+                inbox = inbox_rows(batch.rows)
+                if inbox:
+                    c.executemany("INSERT INTO case_inbox (seq) VALUES (?)", inbox)
             if batch.lists:
                 c.executemany(
                     "INSERT INTO list_entries (list, entity, value, op, expires_us, seq, org) VALUES (?,?,?,?,?,?,?) "

@@ -21,6 +21,23 @@ CASE_COLUMNS = ("id", "org", "event_id", "seq", "type", "customer", "merchant_id
                 "opened_us", "due_us", "state", "assignee", "outcome", "note", "updated_at", "updated_by")
 AUDIT_COLUMNS = ("id", "at", "org", "actor", "role", "action", "target", "detail")
 _EVENT_COLUMNS = "seq, event_id, type, ts_us, customer, body, action, decision, org"
+_INBOX_COLUMNS = ", ".join(f"e.{c}" for c in _EVENT_COLUMNS.split(", "))
+# Decisions that open a case: the record files them in ``case_inbox`` as it commits them.
+CASE_ACTIONS = ("review", "hold")
+
+
+def inbox_rows(rows: Any) -> list[tuple[int]]:
+    """The seqs of a batch's rows that open a case (for the insert beside the events')."""
+    return [(r.seq,) for r in rows if r.action in CASE_ACTIONS]
+
+
+def fill_inbox(q: Execute, had_cases: bool, cursor_seq: int | None) -> None:
+    """Records made before the inbox: a record that never had cases gets one for every review
+    and hold it holds; one that scanned by cursor, for those after its cursor."""
+    if had_cases and cursor_seq is None:
+        return
+    q("INSERT INTO case_inbox (seq) SELECT seq FROM events WHERE seq > ? AND action IN ('review', 'hold') "
+      "AND event_id NOT IN (SELECT event_id FROM cases) ON CONFLICT (seq) DO NOTHING", (cursor_seq or 0,))
 
 
 def _row(r: Any) -> Row:
@@ -85,33 +102,30 @@ class Workflow:
 
     # --- cases ----------------------------------------------------------------------------------
     def open_cases(self, build: Callable[[Row], tuple[Any, ...] | None], batch: int = 5000) -> int:
-        """Scans decisions committed since the cursor and opens a case for each row ``build`` turns
-        into (org, event_id, seq, type, customer, merchant_id, amount, currency, action, opened_us,
-        due_us); returns how many were opened. Idempotent: an event has at most one case."""
+        """Opens a case for each decision waiting in the case inbox that ``build`` turns into
+        (org, event_id, seq, type, customer, merchant_id, amount, currency, action, opened_us,
+        due_us), and takes it out of the inbox in the same transaction; returns how many were
+        opened. The record puts every `review` and `hold` row in the inbox in the transaction
+        that commits it, so no cursor is needed: workers sharing a record commit their rows out
+        of seq order, which a cursor over seq would skip. Idempotent: an event has at most one
+        case, and two callers at once open it once."""
         opened = 0
         while True:
             with self._transaction() as q:
-                cursor = q("SELECT seq FROM case_cursor WHERE id = 1", ()).fetchone()
-                after = 0 if cursor is None else int(cursor[0])
-                hi = int(q("SELECT coalesce(max(seq), 0) FROM events", ()).fetchone()[0])
-                if hi <= after:
-                    return opened
-                top = min(hi, after + batch * 20)
-                rows = q(f"SELECT {_EVENT_COLUMNS} FROM events WHERE seq > ? AND seq <= ? "
-                         "AND action IN ('review', 'hold') ORDER BY seq", (after, top)).fetchall()
+                rows = q(f"SELECT {_INBOX_COLUMNS} FROM case_inbox i JOIN events e ON e.seq = i.seq "
+                         "ORDER BY i.seq LIMIT ?", (batch,)).fetchall()
                 stamp = _now()
                 for r in rows:
                     case = build(_row(r))
-                    if case is None:
-                        continue
-                    cur = q("INSERT INTO cases (org, event_id, seq, type, customer, merchant_id, amount, currency, "
-                            "action, opened_us, due_us, state, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,'open',?) "
-                            "ON CONFLICT (event_id) DO NOTHING", (*case, stamp))
-                    opened += max(cur.rowcount, 0)
-                if cursor is None:
-                    q("INSERT INTO case_cursor (id, seq) VALUES (1, ?)", (top,))
-                else:
-                    q("UPDATE case_cursor SET seq = ? WHERE id = 1", (top,))
+                    if case is not None:
+                        cur = q("INSERT INTO cases (org, event_id, seq, type, customer, merchant_id, amount, "
+                                "currency, action, opened_us, due_us, state, updated_at) "
+                                "VALUES (?,?,?,?,?,?,?,?,?,?,?,'open',?) ON CONFLICT (event_id) DO NOTHING",
+                                (*case, stamp))
+                        opened += max(cur.rowcount, 0)
+                    q("DELETE FROM case_inbox WHERE seq = ?", (r[0],))
+            if len(rows) < batch:
+                return opened
 
     def cases(self, org: str, state: str | None = None, assignee: str | None = None, merchant: str | None = None,
               after_id: int = 0, limit: int = 100) -> list[dict[str, Any]]:
@@ -177,4 +191,4 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e6):06d}Z"
 
 
-__all__ = ["AUDIT_COLUMNS", "CASE_COLUMNS", "DEFAULT_ORG", "Workflow"]
+__all__ = ["AUDIT_COLUMNS", "CASE_ACTIONS", "CASE_COLUMNS", "DEFAULT_ORG", "Workflow", "fill_inbox", "inbox_rows"]
