@@ -48,6 +48,12 @@ def _since_latest(times: list[int], ts: int) -> int | None:
     return ts - times[i - 1] if i else None
 
 
+# Reads take a table's value with the plain dict's get: a table may be a subclass that tracks the
+# keys an update touches (state/redis.py writes those behind), and a read changes nothing that a
+# restore would not redo (it moves cursors and drops entries older than every window and grace).
+_peek = dict.get
+
+
 class Windows:
     """One key's entries (ts, amount, distinct value) in time order, with running aggregates
     for each of several windows that share them (1 h, 24 h and 180 d cost one list).
@@ -242,7 +248,7 @@ class OnlineFeatures:
                names: list[str], pairs: list[Any]) -> None:
         ts = v["ts_us"]
         key = key_fn(v)
-        state = self.tables[i].get(key) if key is not None else None
+        state = _peek(self.tables[i], key) if key is not None else None
         if s.kind == "window":
             if state is None:
                 vals = [None] * len(names) if key is None else [None if a == "max" else 0 for _, a in pairs]

@@ -33,9 +33,13 @@ class StateError(RuntimeError):
 
 
 class Tracked(dict):  # type: ignore[type-arg]
-    """A feature table that remembers which keys were read or changed since the last flush.
+    """A feature table that remembers which keys an update touched since the last flush.
 
-    Reads count as changes: reading a window moves its cursors and may drop old entries."""
+    ``OnlineFeatures.update`` takes a value with ``get`` before it changes it in place (a window's
+    entries, a last_seen's times) and sets or deletes keys by item: all tracked here. Its reads go
+    through ``dict.get`` and are not: a read only moves a window's cursors and drops entries older
+    than every window plus the grace, which a restored window redoes at its next read (as after a
+    snapshot), so Redis may hold a few entries more than memory, never different ones."""
 
     __slots__ = ("dirty",)
 
@@ -56,6 +60,36 @@ class Tracked(dict):  # type: ignore[type-arg]
         dict.__delitem__(self, key)
 
 
+def _array_header(n: int) -> bytes:
+    """msgpack's header of an array of n items (fixarray, array 16, array 32)."""
+    if n < 16:
+        return bytes((0x90 | n,))
+    if n < 1 << 16:
+        return b"\xdc" + n.to_bytes(2, "big")
+    return b"\xdd" + n.to_bytes(4, "big")
+
+
+def _window_bytes(cache: dict[Any, tuple[Any, Any, int, bytes]], key: Any, entries: list[Any]) -> bytes:
+    """A window's entries as msgpack, the same bytes as ``_encode(entries)``, encoding only the
+    entries appended since the key was last written. Windows grow at the end; a late event's
+    insert or a trim of old entries changes the first or the last remembered entry (by identity),
+    and then the whole list is encoded again."""
+    n = len(entries)
+    if n == 0:
+        cache.pop(key, None)
+        return _EMPTY
+    known = cache.get(key)
+    if known is not None and known[2] <= n and entries[0] is known[0] and entries[known[2] - 1] is known[1]:
+        body = known[3] if known[2] == n else known[3] + b"".join(map(_encode, entries[known[2]:]))
+    else:
+        body = b"".join(map(_encode, entries))
+    cache[key] = (entries[0], entries[-1], n, body)
+    return _array_header(n) + body
+
+
+_EMPTY = _encode([])
+
+
 class RedisState:
     def __init__(self, url: str, namespace: str) -> None:
         import redis
@@ -66,6 +100,8 @@ class RedisState:
         self.loaded_seq: int | None = None  # the seq of the state load() returned, if any
         self.engine: Any = None
         self.writes = 0  # hash fields written, for the benchmarks
+        # Per feature table, each window's encoded entries as last written (``_window_bytes``).
+        self._encoded: list[dict[Any, tuple[Any, Any, int, bytes]]] = []
         # The last failure to read or write Redis, until a whole write succeeds again. Redis is a
         # write-behind copy: its failure never stops a decision; the worker stops on it (crash-only).
         self.failure: StateError | None = None
@@ -152,6 +188,7 @@ class RedisState:
         self.engine = engine
         f = engine.features
         f.tables = [Tracked(t) for t in f.tables]
+        self._encoded = [{} for _ in f.tables]
         if full:
             for t in f.tables:
                 t.dirty.update(t.keys())
@@ -172,12 +209,16 @@ class RedisState:
             window = spec.kind == "window"
             put: dict[str, bytes] = {}
             gone = []
+            cache = self._encoded[i]
             for key in dirty:
                 value = dict.get(table, key)
                 if value is None:
                     gone.append(key)
+                    cache.pop(key, None)
+                elif window:
+                    put[key] = _window_bytes(cache, key, value.entries)
                 else:
-                    put[key] = _encode(value.entries if window else value)
+                    put[key] = _encode(value)
             name = f"{self.ns}:f{i}"
             if put:
                 pipe.hset(name, mapping=put)  # type: ignore[arg-type]
