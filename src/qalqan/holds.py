@@ -87,6 +87,7 @@ class HoldBook:
         self.holds: dict[str, HoldState] = {}
         self._deadlines: list[tuple[int, str]] = []
         self._by_order: dict[tuple[str, str | None, str | None], str] = {}
+        self.changes = 0  # counts changes: a copy kept elsewhere (state/redis.py) is rewritten only after one
 
     # --- starting -----------------------------------------------------------------------------
     def terms(self, ts_us: int, kind: str, trusted: bool) -> tuple[int, int]:
@@ -111,6 +112,7 @@ class HoldBook:
 
     def start(self, event_id: str, customer: str, ts_us: int, kind: str, trusted: bool,
               to_account: str | None, amount: Any, cooling: bool = False) -> list[Notice]:
+        self.changes += 1
         if cooling:  # a confirmed repeat to a FinCERT-listed recipient: executes after 2 days
             until = ts_us + self.policy.cooling_off_days * DAY_US
             h = HoldState(event_id, customer, "art8", "cooling_off", ts_us, until, ts_us, to_account,
@@ -150,6 +152,7 @@ class HoldBook:
         if h.status == "cooling_off":
             return []
         if db_hit and h.kind == "art8":
+            self.changes += 1
             h.until_us = ts_us + self.policy.cooling_off_days * DAY_US
             heapq.heappush(self._deadlines, (h.until_us, event_id))
             return [self._set(h, "cooling_off", ts_us,
@@ -169,6 +172,7 @@ class HoldBook:
         notices: list[Notice] = []
         dl = self._deadlines
         while dl and dl[0][0] < ts_us:
+            self.changes += 1
             due, eid = heapq.heappop(dl)
             h = self.holds.get(eid)
             if h is None or h.status not in OPEN:
@@ -185,6 +189,7 @@ class HoldBook:
         return notices
 
     def _set(self, h: HoldState, status: str, ts_us: int, text: str) -> Notice:
+        self.changes += 1
         h.status = status
         h.history = [*h.history, (ts_us, status)]
         if status not in OPEN:
@@ -197,6 +202,7 @@ class HoldBook:
 
     def load(self, blob: bytes) -> None:
         doc: dict[str, Any] = msgspec.msgpack.decode(blob)
+        self.changes += 1
         self.holds = {}
         self._by_order = {}
         for raw in doc["holds"]:

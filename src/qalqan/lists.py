@@ -23,8 +23,10 @@ class ListIndex:
     def __init__(self) -> None:
         # (entity, value) -> {list name: expires_at_us or None}
         self.entries: dict[tuple[str, str], dict[str, int | None]] = {}
+        self.changes = 0  # counts applied changes: a copy kept elsewhere is rewritten only after one
 
     def apply(self, list_name: str, entity: str, value: str, op: str, expires_us: int | None) -> None:
+        self.changes += 1
         key = (entity, value)
         if op == "add":
             self.entries.setdefault(key, {})[list_name] = expires_us
@@ -52,3 +54,4 @@ class ListIndex:
 
     def load(self, blob: bytes) -> None:
         self.entries = {(e, v): dict(lists) for e, v, lists in msgspec.msgpack.decode(blob)}
+        self.changes += 1

@@ -102,6 +102,8 @@ class RedisState:
         self.writes = 0  # hash fields written, for the benchmarks
         # Per feature table, each window's encoded entries as last written (``_window_bytes``).
         self._encoded: list[dict[Any, tuple[Any, Any, int, bytes]]] = []
+        # The lists' and holds' change counts as last written to Redis.
+        self._changes_written = (-1, -1)
         # The last failure to read or write Redis, until a whole write succeeds again. Redis is a
         # write-behind copy: its failure never stops a decision; the worker stops on it (crash-only).
         self.failure: StateError | None = None
@@ -226,14 +228,21 @@ class RedisState:
                 pipe.hdel(name, *gone)
             written += len(put)
             dirty.clear()
-        pipe.hset(f"{self.ns}:meta", mapping={
-            "seq": e.seq, "version": f.fs.version, "watermark": f.watermark, "updates": f._updates,
-            "tables": len(f.tables), "lists": e.lists.dump(), "holds": e.holds.dump(),
-        })
+        meta: dict[str, Any] = {"seq": e.seq, "version": f.fs.version, "watermark": f.watermark,
+                                "updates": f._updates, "tables": len(f.tables)}
+        # Lists and holds are written whole, so only when they changed since the last write.
+        changes = (e.lists.changes, e.holds.changes)
+        if reset or changes[0] != self._changes_written[0]:
+            meta["lists"] = e.lists.dump()
+        if reset or changes[1] != self._changes_written[1]:
+            meta["holds"] = e.holds.dump()
+        pipe.hset(f"{self.ns}:meta", mapping=meta)
         try:
             pipe.execute()
         except self._errors() as exc:
+            self._changes_written = (-1, -1)  # unknown: write both next time
             raise StateError(f"QALQAN_STATE: cannot write the state to Redis at {self.url}: {exc}") from None
+        self._changes_written = changes
         self.writes += written
 
     def close(self) -> None:
