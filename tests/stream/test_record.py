@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from qalqan import cases
+from qalqan.console.reader import Reader
+from qalqan.console.tally import Tally
 from qalqan.store.base import Batch, ListRow, Row, StoreError
 from qalqan.store.postgres import PostgresRecord
 from qalqan.stream.record import PartitionRecord
@@ -88,5 +90,24 @@ def test_cases_open_for_rows_committed_out_of_seq_order(pg_url: str):
         opened = sorted(c["event_id"] for c in a.cases("default", limit=100))
         assert opened == ["a-1", "a-2", "a-3", "a-4", "a-5", "a-6", "b-1", "b-2"]
     finally:
+        a.close()
+        b.close()
+
+
+def test_the_console_tally_follows_each_partition(pg_url: str):
+    """The console's counts follow the record per partition: a partition that commits behind the
+    other (lower stored seqs, later) is still counted, each row once."""
+    a, b = PartitionRecord(pg_url, 0, 2), PartitionRecord(pg_url, 1, 2)
+    tally = Tally(Reader(pg_url))
+    try:
+        a.write(Batch([_review(s, f"a-{s}") for s in range(1, 6)], [], None, []))
+        tally.refresh()
+        b.write(Batch([_review(1, "b-1"), _review(2, "b-2")], [], None, []))  # stored below a's rows
+        tally.refresh()
+        tally.refresh()
+        assert sorted(tally.of("default").cases) == ["a-1", "a-2", "a-3", "a-4", "a-5", "b-1", "b-2"]
+        assert sum(tally.of("default").alerts.values()) == 7
+    finally:
+        tally.reader.close()
         a.close()
         b.close()

@@ -11,6 +11,7 @@ import sqlite3
 from typing import Any
 
 from ..store.base import DEFAULT_ORG, ListRow, Row
+from ..stream.partition import PARTS_MAX
 
 _COLS = "seq, event_id, type, ts_us, customer, body, action, decision"
 
@@ -54,8 +55,25 @@ class Reader:
             self.close()  # a broken connection is opened afresh on the next query
             raise
 
-    def rows_after(self, seq: int, limit: int = 20000) -> list[Row]:
-        rows = self.query(f"SELECT {self.cols} FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit))
+    def lanes(self) -> list[int | None]:
+        """The record's commit orders: one for a single process's record ([None]); one per
+        partition for the workers' shared record (stream/record.py), whose partitions commit
+        out of each other's seq order, so a reader must follow each by itself."""
+        if not self.pg:
+            return [None]
+        rows = self.query("SELECT to_regclass('stream_partitions') IS NOT NULL")
+        if not rows[0][0]:
+            return [None]
+        parts = self.query("SELECT parts FROM stream_partitions WHERE id = 1")
+        return list(range(int(parts[0][0]))) if parts else [None]
+
+    def rows_after(self, seq: int, limit: int = 20000, lane: int | None = None) -> list[Row]:
+        """Rows after ``seq``, of one partition when ``lane`` says which (see ``lanes``)."""
+        if lane is None:
+            rows = self.query(f"SELECT {self.cols} FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit))
+        else:
+            rows = self.query(f"SELECT {self.cols} FROM events WHERE seq > ? AND mod(seq, ?) = ? ORDER BY seq LIMIT ?",
+                              (seq, PARTS_MAX, lane, limit))
         return [_row(r) for r in rows]
 
     def event(self, org: str, event_id: str) -> Row | None:

@@ -156,7 +156,7 @@ class Tally:
 
     def __init__(self, reader: Reader) -> None:
         self.reader = reader
-        self.seq = 0
+        self.cursors: dict[int | None, int] = {}  # per commit order (Reader.lanes): the last seq folded
         self.orgs: dict[str, OrgTally] = defaultdict(OrgTally)
         self._counted: set[str] = set()  # labelled movements (a second label does not count twice)
 
@@ -164,8 +164,12 @@ class Tally:
         return self.orgs[org]
 
     def refresh(self) -> None:
+        for lane in self.reader.lanes():
+            self._follow(lane)
+
+    def _follow(self, lane: int | None) -> None:
         while True:
-            rows = self.reader.rows_after(self.seq)
+            rows = self.reader.rows_after(self.cursors.get(lane, 0), lane=lane)
             if not rows:
                 return
             labels: dict[str, str] = {}  # target → org, new labels of this batch
@@ -176,4 +180,4 @@ class Tally:
             for target, ts_us in self.reader.times_of(list(labels)).items():
                 self._counted.add(target)
                 self.orgs[labels[target]].labelled_on(target, ts_us)
-            self.seq = rows[-1].seq
+            self.cursors[lane] = rows[-1].seq
