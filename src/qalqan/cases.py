@@ -2,10 +2,11 @@
 
 Cases are derived from the record, never decided on the hot path: the record files each `review`
 and `hold` row in its case inbox as it commits it (one small insert), and ``sync`` opens one case
-for each filed decision and empties the inbox, in its own transaction. The API calls it lazily before every queue read, so answering an
-event costs nothing more than before. A case's deadline (SLA) runs on event time: a hold's is the
-hold's ``confirm_by`` (its ``until`` when there is nothing to confirm); a review's is the event
-time plus ``CasePolicy.review_sla_s`` (4 h unless ``QALQAN_REVIEW_SLA`` says otherwise, seconds).
+for each filed decision and empties the inbox, in its own transaction. The API calls it lazily
+before every queue read, so answering an event costs nothing more than before. A case's deadline
+(SLA) runs on event time: a hold's is the hold's ``confirm_by`` (its ``until`` when there is
+nothing to confirm); a review's is the event time plus ``CasePolicy.review_sla_s`` (4 h unless
+``QALQAN_REVIEW_SLA`` says otherwise, seconds).
 
 States: ``open`` → ``assigned`` (an analyst took it) → ``decided``. The outcome is ``fraud``,
 ``legitimate`` or ``contact_customer``; the last is an interim step: it keeps the case

@@ -151,3 +151,11 @@ def differing(a: dict[str, dict[str, Any]], b: dict[str, dict[str, Any]]) -> lis
     keys = ("action", "reasons", "score", "hold")
     return sorted(k for k in a.keys() | b.keys()
                   if k not in a or k not in b or any(a[k].get(f) != b[k].get(f) for f in keys))
+
+
+def event_type(line: bytes) -> str | None:
+    """The ``type`` of one JSON line (None for a blank or non-object line)."""
+    if not line.strip():
+        return None
+    doc = msgspec.json.decode(line)
+    return doc.get("type") if isinstance(doc, dict) else None

@@ -22,6 +22,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from qalqan.stream.partition import broadcast_types
+
 from .conftest import need_servers, state_of
 from .helpers import (
     NATS_URL,
@@ -29,6 +31,7 @@ from .helpers import (
     decisions,
     differing,
     env_for,
+    event_type,
     fresh_database,
     fresh_stream,
     qalqan,
@@ -62,10 +65,10 @@ async def _decision_messages(stream: str) -> int:
 
 def _check_record(db: str, stream: str, expected: dict, sim: Path) -> None:
     lines = [x for x in sim.read_bytes().splitlines() if x.strip()]
-    intel = sum(1 for x in lines if b'"type":"intel"' in x.replace(b" ", b""))
+    copies = sum(1 for x in lines if event_type(x) in broadcast_types())
     with psycopg.connect(db) as conn:
         n, distinct = conn.execute("SELECT count(*), count(DISTINCT event_id) FROM events").fetchone()
-    assert n == distinct == len(lines) + intel, "every event (and each partition's intel copy) stored exactly once"
+    assert n == distinct == len(lines) + copies, "every event (and each partition's intel/listing copy) stored once"
     # Decisions re-published after a restart carry the same Nats-Msg-Id: the stream keeps one each.
     assert asyncio.run(_decision_messages(stream)) == len(expected)
 

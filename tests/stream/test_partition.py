@@ -1,4 +1,4 @@
-"""Routing: a customer's events always land in one partition; intel in every one."""
+"""Routing: a customer's events always land in one partition; intel and listings in every one."""
 
 from __future__ import annotations
 
@@ -37,10 +37,12 @@ def test_customers_spread_over_partitions():
     assert set(spread) == {0, 1} and min(spread.values()) > 900
 
 
-def test_intel_goes_everywhere_and_a_message_to_its_addressee():
+def test_intel_and_listings_go_everywhere_and_a_message_to_its_addressee():
     t = Tokenizer(KEY)
     intel = ev("intel", customer_id="fincert", list="cbr_fincert", entity="account", value="4081", op="add")
     assert partition_of(decode_event(intel), t, 2) == EVERY
+    listing = ev("listing", customer_id="S0000001", listing_id="l-1", city="Almaty")
+    assert partition_of(decode_event(listing), t, 2) == EVERY  # buyers' payments read a seller's listings
     for i in range(20):
         to = f"C{i:07d}"
         msg = ev("message", customer_id="C9999999", to_customer_id=to, channel="marketplace_chat", text="hi")

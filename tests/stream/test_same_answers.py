@@ -1,8 +1,9 @@
 """Two workers over NATS JetStream + PostgreSQL decide as one embedded process does.
 
-Everything keyed by the customer, and every list (an intel event reaches every partition in
-stream order), gives identical decisions; features keyed by entities customers share (device,
-ip, counterparty, merchant: docs/scaling.md) are where partitions meet, and may differ. The test
+Everything keyed by the customer, every list (an intel event reaches every partition in stream
+order) and a seller's listings (read by buyers' payments: listing events reach every partition
+too) give identical decisions; features of money movements keyed by entities customers share
+(device, ip, merchant: docs/scaling.md) are where partitions meet, and may differ. The test
 reports the share that differs and fails above 0.5 %.
 """
 
@@ -12,7 +13,9 @@ from collections import Counter
 
 import pytest
 
-from .helpers import differing
+from qalqan.stream.partition import broadcast_types
+
+from .helpers import differing, event_type
 
 MAX_SHARE = 0.005
 
@@ -31,8 +34,8 @@ def test_two_workers_decide_as_one_process(embedded, setup, request):
     assert share <= MAX_SHARE, f"{share:.3%} of decisions differ (at most {MAX_SHARE:.1%}): {diff[:10]} {why}"
 
 
-def test_every_intel_event_reaches_every_partition(two_workers, sim):
-    intel = sum(1 for line in sim.read_bytes().splitlines() if b'"type":"intel"' in line.replace(b" ", b""))
-    assert intel > 0
+def test_every_intel_and_listing_event_reaches_every_partition(two_workers, sim):
+    copied = Counter(t for t in map(event_type, sim.read_bytes().splitlines()) if t in broadcast_types())
+    assert copied["intel"] > 0 and copied["listing"] > 0
     events = sum(1 for line in sim.read_bytes().splitlines() if line.strip())
-    assert f"published {events:,} events as {events + intel:,} messages" in two_workers.published
+    assert f"published {events:,} events as {events + copied.total():,} messages" in two_workers.published

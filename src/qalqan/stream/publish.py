@@ -4,7 +4,8 @@ Each line is decoded by the engine's own decoder (``decode_event``): a bad line 
 ``line N: field: problem`` and not published, the rest still is. Every publish waits for the
 stream's acknowledgement (pipelined, a window at a time), and carries ``Nats-Msg-Id`` = the event
 id, so publishing a file twice (a retry after a crash) appends nothing twice within the stream's
-duplicate window. An intel event is published once per partition, as ``<event_id>@<p>``.
+duplicate window. An event of a broadcast type (intel, listing: partition.broadcast_types) is
+published once per partition, as ``<event_id>@<p>``.
 """
 
 from __future__ import annotations

@@ -7,9 +7,10 @@ looks like a single process's (local seqs 1, 2, 3 …) and stores each row as
 back in its own order. Snapshots are kept per partition (``partition_snapshots``), written in the
 transaction of the rows up to them, as the embedded record does.
 
-``intel`` events reach every partition, and each worker records the copy it applied (its fold
-must find it after a restart): a copy is stored under ``<event_id>@<partition>`` so that the
-event ids stay unique; everything else keeps its id, and ``decisions --export`` is unchanged.
+``intel`` and ``listing`` events (partition.broadcast_types) reach every partition, and each
+worker records the copy it applied (its fold must find it after a restart): a copy is stored
+under ``<event_id>@<partition>`` so that the event ids stay unique; everything else keeps its
+id, and ``decisions --export`` is unchanged.
 
 With ``QALQAN_STATE=redis://…`` the engine itself prefers the state kept in Redis to this
 snapshot when it is newer (state/redis.py); the record knows nothing of it.
@@ -22,7 +23,7 @@ from collections.abc import Iterator
 
 from ..store.base import Batch, ListRow, Row, StoreError
 from ..store.postgres import PostgresRecord
-from .partition import PARTS_MAX
+from .partition import PARTS_MAX, broadcast_types
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS partition_snapshots (
@@ -82,7 +83,7 @@ class PartitionRecord(PostgresRecord):
         return seq * PARTS_MAX + self.part
 
     def _stored_id(self, row: Row) -> str:
-        return f"{row.event_id}@{self.part}" if row.type == "intel" else row.event_id
+        return f"{row.event_id}@{self.part}" if row.type in broadcast_types() else row.event_id
 
     def _local_id(self, event_id: str) -> str:
         suffix = f"@{self.part}"
