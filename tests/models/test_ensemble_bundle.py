@@ -209,6 +209,12 @@ def test_frozen_members_give_the_fitted_models_numbers() -> None:
     S = ens.member_scores(X[:20])
     for s, want in zip(S, ens.score_many(X[:20])):
         assert stacker.combine_row(s.tolist()) == pytest.approx(want, abs=1e-12)
+    # An input far outside training (an amount of 10^300) drives the MLP's logit past what
+    # math.exp can take: the decision path must still get a probability, the same as the batch's.
+    extreme = np.full(6, 1e300)
+    for x in (extreme, -extreme):
+        one, many = mlp.score_row(x), mlp.score_many(x[None])[0]
+        assert 0.0 <= one <= 1.0 and one == pytest.approx(many, abs=1e-12)
 
 
 def test_habit_profile_is_unsupervised_and_flags_the_unusual() -> None:

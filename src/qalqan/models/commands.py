@@ -41,6 +41,8 @@ def evaluate(
     label_delay: str = typer.Option("7d", "--label-delay", help="sim: labels younger than this at the cut "
                                     "are not trained on"),
     stream: Path | None = typer.Option(None, "--stream", help="sim: a labelled stream to use instead of simulating"),
+    models: str = typer.Option("gbm,scorecard,mlp,profile,ensemble", "--models",
+                               help="sim: the models trained, as for `qalqan train` (default: the whole ensemble)"),
 ) -> None:
     """Reproduce the handbook's protocol with qalqan's features and models (AUC ROC, AP, CP@100), or,
     with --dataset sim, detection per fraud scenario at an alert budget: rules vs model vs both.
@@ -54,7 +56,7 @@ def evaluate(
     from .protocol import ProtocolError
 
     if dataset == "sim":
-        _evaluate_sim(customers, days, seed, budget, train_days, label_delay, stream, as_json)
+        _evaluate_sim(customers, days, seed, budget, train_days, label_delay, stream, as_json, models)
         return
     if dataset != "fdh":
         err.print(f"[red]error:[/red] --dataset {escape(dataset)!r} is unknown; known: fdh, sim", highlight=False)
@@ -83,7 +85,7 @@ def evaluate(
 
 
 def _evaluate_sim(customers: int, days: int, seed: int, budget: float, train_days: int | None, label_delay: str,
-                  stream: Path | None, as_json: bool) -> None:
+                  stream: Path | None, as_json: bool, models: str) -> None:
     from .bundle import BundleError
     from .scenarios import SIDES, SimEvalError, evaluate_sim, table
     from .train import TrainError
@@ -93,7 +95,7 @@ def _evaluate_sim(customers: int, days: int, seed: int, budget: float, train_day
         raise typer.Exit(2)
     try:
         report = evaluate_sim(customers, days, seed, budget, train_days, label_delay, stream=stream,
-                              say=lambda m: err.print(f"[dim]{escape(m)}[/dim]", highlight=False))
+                              say=lambda m: err.print(f"[dim]{escape(m)}[/dim]", highlight=False), models=models)
     except (SimEvalError, TrainError, BundleError) as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None

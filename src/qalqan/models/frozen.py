@@ -33,8 +33,18 @@ def logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
+# exp(500) is finite: clipping there keeps 1/(1 + e^-z) from overflowing (math.exp raises, and
+# one extreme input must not fail a decision) and changes no probability a float can tell apart.
+_Z_MAX = 500.0
+
+
 def expit(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-z))
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -_Z_MAX, _Z_MAX)))
+
+
+def expit_one(z: float) -> float:
+    """``expit`` of one number, in plain Python (the same formula; NumPy's exp may differ in the last bit)."""
+    return 1.0 / (1.0 + math.exp(-min(max(z, -_Z_MAX), _Z_MAX)))
 
 
 class FrozenScorecard:
@@ -233,7 +243,7 @@ class FrozenMLP:
         return expit(self._forward(self.signed_log(X))[:, 0])
 
     def score_row(self, x: np.ndarray) -> float:
-        return 1.0 / (1.0 + math.exp(-float(self._forward(self.signed_log(x))[0])))
+        return expit_one(float(self._forward(self.signed_log(x))[0]))
 
     def reasons(self, x: np.ndarray, k: int = 3) -> list[Reason]:
         """Inputs far above their training mean, weighted by their first-layer reach (as models/mlp.py)."""
@@ -306,7 +316,7 @@ class Stacker:
         for c, p in zip(self._coef, scores):
             p = min(max(p, 1e-6), 1 - 1e-6)
             z += c * math.log(p / (1 - p))
-        return 1.0 / (1.0 + math.exp(-z))
+        return expit_one(z)
 
     def combine(self, scores: np.ndarray) -> np.ndarray:
         """Members' scores (rows × members) → the calibrated probability per row."""

@@ -36,7 +36,7 @@ import shutil
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -152,11 +152,13 @@ def alerts(side: str, decisions: dict[str, Decision], budget: int) -> set[str]:
 
 def evaluate_sim(customers: int = 1000, days: int = 30, seed: int = 7, budget: float = 0.01,
                  train_days: int | None = None, label_delay: str = "7d", rounds: int = 300,
-                 stream: Path | None = None, say: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
-    """Simulate (or read ``stream``), train point in time, decide twice, and score each side."""
+                 stream: Path | None = None, say: Callable[[str], None] = lambda _: None,
+                 models: str | Sequence[str] | None = None) -> dict[str, Any]:
+    """Simulate (or read ``stream``), train point in time, decide twice, and score each side.
+    ``models``: what ``qalqan train`` builds (None: as there, the whole ensemble)."""
     from ..sim import simulate
     from . import NoModel, bundle
-    from .train import TrainError, parse_delay, train
+    from .train import ALL_MODELS, TrainError, parse_delay, train
 
     if not 0 < budget < 1:
         raise SimEvalError(f"--budget {budget}: a share of the test movements, between 0 and 1 (0.01 = 1 %)")
@@ -182,7 +184,8 @@ def evaluate_sim(customers: int = 1000, days: int = 30, seed: int = 7, budget: f
         settings = from_env(db_url=f"sqlite:///{work / 'both.db'}", home=home)
         say(f"training on the events up to {cut:%Y-%m-%d %H:%M} (label delay {label_delay})")
         try:
-            path = train(known, settings, name="sim", label_delay=label_delay, rounds=rounds, say=say)
+            path = train(known, settings, name="sim", label_delay=label_delay, rounds=rounds, say=say,
+                         models=models or ALL_MODELS)
         except TrainError as exc:
             raise SimEvalError(f"training on the first {tdays} days failed: {exc}") from None
         manifest = json.loads((path / "manifest.json").read_text())
