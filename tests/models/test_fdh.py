@@ -105,3 +105,50 @@ def test_cli_prints_json_and_refuses_bad_input(sliced: Path) -> None:
     assert bad.exit_code == 2 and "unknown protocol" in bad.output
     missing = runner.invoke(app, ["evaluate", "--data", "/nonexistent.parquet"])
     assert missing.exit_code == 2 and "does not exist" in missing.output
+
+
+def test_terminal_fraud_labels_and_card_genuine_labels_by_brute_force(sliced: Path) -> None:
+    """What the terminal's known frauds look like (cards, mean, max, and the "plain" ones: ≤ 220, ≤ 2×
+    the card's 120-day mean and no > 3× spike of the card in the 14 days up to the label, all as
+    known when the label arrives) and the card's known genuine labels, recomputed from the raw rows."""
+    tx = fdh.load(sliced).filter(pl.col("TX_DATETIME") >= datetime(2018, 4, 1))
+    frame = fdh.features(tx)
+    col = pl.col
+
+    def card_before(card: int, at: datetime, days: int) -> pl.DataFrame:  # the card's payments in [at − days, at)
+        return tx.filter((col("CUSTOMER_ID") == card) & (col("TX_DATETIME") < at)
+                         & (col("TX_DATETIME") >= at - timedelta(days=days)))
+
+    def spike(p: dict) -> bool:  # card_spike's filter, read at the payment (itself excluded)
+        h = card_before(p["CUSTOMER_ID"], p["TX_DATETIME"], 120)
+        return h.height > 2 and p["TX_AMOUNT"] * h.height > 3 * h["TX_AMOUNT"].sum()
+
+    def plain(lab: dict) -> bool:  # read at the label event, 7 days after the fraud
+        at = lab["TX_DATETIME"] + timedelta(days=7)
+        h = card_before(lab["CUSTOMER_ID"], at, 120)
+        return (lab["TX_AMOUNT"] <= 220 and lab["TX_AMOUNT"] * h.height <= 2 * h["TX_AMOUNT"].sum()
+                and not any(spike(p) for p in card_before(lab["CUSTOMER_ID"], at, 14).iter_rows(named=True)))
+
+    probe = frame.filter((col("term_fraud_cards_30d") > 0) & (col("TX_DATETIME") >= datetime(2018, 7, 1))).head(12)
+    assert probe.height > 0
+    seen_plain = seen_not_plain = False
+    for r in probe.iter_rows(named=True):
+        t = r["TX_DATETIME"]
+        for w in (14, 30):  # the labels of transactions in [t − 7 − w, t − 7) days arrived in [t − w, t)
+            fr = tx.filter((col("TERMINAL_ID") == r["TERMINAL_ID"]) & (col("TX_FRAUD") == 1)
+                           & (col("TX_DATETIME") < t - timedelta(days=7))
+                           & (col("TX_DATETIME") >= t - timedelta(days=7 + w)))
+            assert r[f"term_fraud_cards_{w}d"] == fr["CUSTOMER_ID"].n_unique()
+            assert r[f"term_fraud_mean_{w}d"] == pytest.approx(fr["TX_AMOUNT"].mean() if fr.height else -1.0)
+            assert r[f"term_fraud_max_{w}d"] == pytest.approx(fr["TX_AMOUNT"].max() if fr.height else -1.0)
+            flags = [plain(lab) for lab in fr.iter_rows(named=True)]
+            seen_plain |= any(flags)
+            seen_not_plain |= not all(flags)
+            assert r[f"term_plain_{w}d"] == sum(flags)
+        gen = tx.filter((col("CUSTOMER_ID") == r["CUSTOMER_ID"]) & (col("TX_FRAUD") == 0)
+                        & (col("TX_DATETIME") < t - timedelta(days=7))
+                        & (col("TX_DATETIME") >= t - timedelta(days=127)))
+        assert r["card_gen_120d"] == gen.height
+        want = r["amount"] / gen["TX_AMOUNT"].max() if gen.height else -1.0
+        assert r["amount_to_card_gen_max"] == pytest.approx(want)
+    assert seen_plain and seen_not_plain  # the probe exercises the filter both ways

@@ -26,9 +26,14 @@ from .protocol import PUBLISHED, Fold, FoldResult, ProtocolError, folds, mean, s
 from .scorecard import Scorecard
 
 HISTORY_DAYS = 120 + 7 + 1  # the longest window + the label delay + a day of margin
+# The benchmark's LightGBM learns slower for longer (chosen on handbook-ch5-validation: gbm alone AP
+# 0.749 -> 0.753, the ensemble 0.7536 -> 0.7550, every fold up). Only here: the live model keeps
+# gbm.py's 300 rounds, whose per-event cost the decision path's latency budget was measured with.
+HANDBOOK_GBM: dict[str, Any] = {"rounds": 750, "params": {"learning_rate": 0.02}}
 
-def members(inputs: tuple[str, ...] = fdh.INPUTS) -> list[Model]:
-    return [GradientBoosting(inputs), Scorecard(inputs), MLP(inputs), Profile()]
+def members(inputs: tuple[str, ...] = fdh.INPUTS, gbm: dict[str, Any] | None = None) -> list[Model]:
+    """The ensemble's members; ``gbm`` overrides GradientBoosting's ``rounds``/``params``."""
+    return [GradientBoosting(inputs, **(gbm or {})), Scorecard(inputs), MLP(inputs), Profile()]
 
 def evaluate(protocol: str, data: Path | str | None = None, train_start: date | None = None,
              tx: pl.DataFrame | None = None) -> dict[str, Any]:
@@ -58,7 +63,7 @@ def run_fold(frame: pl.DataFrame, fold: Fold) -> FoldResult:
                             f"{test.height} test rows: the data do not cover it")
     X, y = train.select(fdh.INPUTS).to_numpy(), train["TX_FRAUD"].to_numpy()
     Xt = test.select(fdh.INPUTS).to_numpy()
-    ens = Ensemble(fdh.INPUTS, members())
+    ens = Ensemble(fdh.INPUTS, members(gbm=HANDBOOK_GBM))
     t = time.perf_counter()
     ens.fit(X, y)
     fit_s = time.perf_counter() - t

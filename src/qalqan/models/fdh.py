@@ -38,6 +38,12 @@ INPUTS = (
     # how old the terminal's fraud streak is (a compromise lasts 28 days: labels known 7 days late,
     # so a streak older than ~21 days is ending) and the amount against the card's 120-day maximum
     "term_streak_age", "term_streak_left", "amount_to_card_max_120d",
+    # what the terminal's known frauds look like (cards, mean and largest amount; how many are
+    # "plain": neither > 220 nor a spike, from a card without spikes) and the card's known genuine labels
+    "term_fraud_cards_14d", "term_fraud_cards_30d", "term_fraud_mean_14d", "term_fraud_mean_30d",
+    "term_fraud_max_14d", "term_fraud_max_30d",
+    "term_plain_7d", "term_plain_14d", "term_plain_30d", "term_plain_cards_14d", "term_plain_cards_30d",
+    "card_gen_30d", "card_gen_120d", "amount_to_card_gen_max",
 )
 
 
@@ -130,6 +136,16 @@ def derive(raw: pl.DataFrame) -> pl.DataFrame:
         *[f(f"term_fraud_{w}_count").alias(f"term_{w}_frauds") for w in ("14d", "30d")],
         *since,
         *[f(f"term_{w}_count").alias(f"term_{w}_n") for w in ("1d", "7d", "28d")],
+        # the terminal's known frauds: −1 reads "none"
+        *[f(f"term_fraud_amt_{w}_distinct").fill_null(0).alias(f"term_fraud_cards_{w}") for w in ("14d", "30d")],
+        *[pl.when(f(f"term_fraud_{w}_count") > 0)
+          .then(f(f"term_fraud_amt_{w}_sum") / cents / f(f"term_fraud_{w}_count"))
+          .otherwise(-1.0).alias(f"term_fraud_mean_{w}") for w in ("14d", "30d")],
+        *[(f(f"term_fraud_amt_{w}_max") / cents).fill_null(-1.0).alias(f"term_fraud_max_{w}") for w in ("14d", "30d")],
+        *[f(f"term_plain_{w}_count").alias(f"term_plain_{w}") for w in ("7d", "14d", "30d")],
+        *[f(f"term_plain_{w}_distinct").fill_null(0).alias(f"term_plain_cards_{w}") for w in ("14d", "30d")],
+        *[f(f"card_gen_{w}_count").alias(f"card_gen_{w}") for w in ("30d", "120d")],
+        (amt / (f("card_gen_120d_max") / cents)).fill_null(-1.0).alias("amount_to_card_gen_max"),
     ).with_columns(  # first_seen reads 0 for a terminal with no known fraud: "long ago" too
         pl.when(f("term_days_since_first_fraud") == 0).then(99.0)
         .otherwise(f("term_days_since_first_fraud")).alias("term_days_since_first_fraud"),
