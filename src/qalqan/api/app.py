@@ -30,6 +30,7 @@ from ..events import EventError, json_schema, us_to_rfc3339
 from ..store.base import DEFAULT_ORG
 from .asgi import read_body
 from .cases import actor_of, case_routes
+from .holds import EngineHolds, hold_routes
 from .keys import OPEN_PATHS, OPEN_PREFIXES, KeyRing, allowed
 from .lists import list_routes
 from .metrics import Metrics
@@ -213,46 +214,6 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
         audit.log(engine.record, actor, "decision.read", f"event:{event_id}")
         return Response(row.decision, media_type="application/json")
 
-    def hold_body(event_id: str, org: str = DEFAULT_ORG) -> Response:
-        h = engine.holds.holds.get(event_id)
-        if h is None or engine.record.event_org(event_id) != org:
-            return problem(404, "Not found", f"no hold on event {event_id!r}")
-        return Response(msgspec.json.encode(h), media_type="application/json")
-
-    async def get_hold(request: Request) -> Response:
-        event_id, actor = request.path_params["event_id"], actor_of(request)
-        answer = hold_body(event_id, actor.org)
-        if answer.status_code == 200:
-            audit.log(engine.record, actor, "hold.read", f"event:{event_id}")
-        return answer
-
-    async def act_on_hold(request: Request) -> Response:
-        """confirm | reject (by the client or the trusted person) | repeat; body: {"ts", "by"}."""
-        event_id, verb = request.path_params["event_id"], request.path_params["verb"]
-        actor = actor_of(request)
-        if engine.record.event_org(event_id) not in (None, actor.org):
-            return problem(404, "Not found", f"no hold on event {event_id!r}")
-        raw = await request.body()
-        try:
-            args = msgspec.json.decode(raw) if raw.strip() else {}
-            if not isinstance(args, dict):
-                raise EventError("$", "the body must be a JSON object")
-            ts, by = args.get("ts"), args.get("by", "client")
-            if verb == "repeat":
-                engine.repeat_hold(event_id, ts, org=actor.org)
-            elif verb in ("confirm", "reject"):
-                engine.answer_hold(event_id, verb, by, ts, org=actor.org)
-            else:
-                return problem(404, "Not found", f"no action {verb!r}: use confirm, reject or repeat")
-        except msgspec.DecodeError as exc:
-            return problem(422, "Invalid request", f"not valid JSON: {exc}", field="$")
-        except EventError as exc:
-            status = 404 if exc.problem.startswith("no hold") else 422
-            return problem(status, "Invalid request", str(exc), field=exc.field, problem=exc.problem)
-        await committer.durable()
-        audit.log(engine.record, actor, f"hold.{verb}", f"event:{event_id}", by if verb != "repeat" else "")
-        return hold_body(event_id, actor.org)
-
     async def outbox(request: Request) -> Response:
         try:
             after = int(request.query_params.get("after", "0"))
@@ -310,8 +271,7 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
         routes=[
             Route("/v1/events", post_event_route, methods=["POST"]),
             Route("/v1/decisions/{event_id}", get_decision, methods=["GET"]),
-            Route("/v1/holds/{event_id}", get_hold, methods=["GET"]),
-            Route("/v1/holds/{event_id}/{verb}", act_on_hold, methods=["POST"]),
+            *hold_routes(EngineHolds(engine, committer.durable)),
             Route("/v1/outbox", outbox, methods=["GET"]),
             Route("/v1/schema", schema, methods=["GET"]),
             Route("/openapi.json", openapi, methods=["GET"]),

@@ -15,6 +15,10 @@ and the retry (same id: the stream drops the copy) finds the decision in the rec
 
 The organisation of the API key travels with the event in the ``Qalqan-Org`` header, and the
 worker decides the event for that organisation (stream/worker.py).
+
+Every other endpoint of the embedded API that acts on events (holds, cases, labels, the audit log,
+lists) is served by the embedded API's own handlers over the stream and the record
+(stream/front_people.py).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from ..config import Settings
 from ..events import MONEY_TYPES, EventError, decode_event
 from ..privacy import Tokenizer
 from ..store.base import DEFAULT_ORG, StoreError
+from .front_people import FrontPeople
 from .partition import EVERY, events_subject, partition_of
 from .publish import PARTS_HEADER, connect, ensure_stream
 from .worker import ORG_HEADER
@@ -137,7 +142,7 @@ class Front:
         if event.__struct_config__.tag not in MONEY_TYPES:  # type: ignore[union-attr]
             targets = range(self.cfg.parts) if part == EVERY else (part,)
             try:
-                await asyncio.gather(*(self._publish(p, f"{eid}@{p}" if part == EVERY else eid, body, headers)
+                await asyncio.gather(*(self.publish(p, f"{eid}@{p}" if part == EVERY else eid, body, headers)
                                        for p in targets))
             except Exception as exc:
                 return self._unavailable(f"the stream did not take the event: {exc.__class__.__name__}: {exc}")
@@ -149,7 +154,7 @@ class Front:
         self.waiting.setdefault(eid, []).append(fut)  # before the publish: the decision cannot pass unseen
         try:
             try:
-                ack = await self._publish(part, eid, body, headers)
+                ack = await self.publish(part, eid, body, headers)
             except Exception as exc:
                 return self._unavailable(f"the stream did not take the event: {exc.__class__.__name__}: {exc}")
             if ack.duplicate:  # sent before: its decision may be in the record already
@@ -177,7 +182,7 @@ class Front:
                 if not waiters:
                     del self.waiting[eid]
 
-    async def _publish(self, part: int, msg_id: str, body: bytes, headers: dict[str, str]) -> Any:
+    async def publish(self, part: int, msg_id: str, body: bytes, headers: dict[str, str]) -> Any:
         return await self.js.publish(events_subject(self.cfg.stream, part), body,
                                      timeout=self.cfg.publish_timeout_s,
                                      headers={"Nats-Msg-Id": msg_id, **headers})
@@ -200,7 +205,9 @@ class Front:
 
 
 def create_front_app(front: Front, keys: KeyRing | None = None) -> Callable[..., Awaitable[None]]:
-    """A plain ASGI app: POST /v1/events, GET /v1/decisions/{id}, /healthz, /readyz."""
+    """A plain ASGI app: POST /v1/events, GET /v1/decisions/{id}, /healthz, /readyz; holds, cases,
+    labels, the audit log and lists through the embedded API's handlers (front_people.py)."""
+    people = FrontPeople(front)
 
     async def reply(send: Any, answer: Answer) -> None:
         status, payload, headers = answer
@@ -214,11 +221,13 @@ def create_front_app(front: Front, keys: KeyRing | None = None) -> Callable[...,
             if message["type"] == "lifespan.startup":
                 try:
                     await front.start()
+                    await people.start()
                 except Exception as exc:
                     await send({"type": "lifespan.startup.failed", "message": f"{exc.__class__.__name__}: {exc}"})
                     return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                people.stop()
                 await front.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -239,6 +248,7 @@ def create_front_app(front: Front, keys: KeyRing | None = None) -> Callable[...,
             if not allowed(key.role, method, path):
                 return await reply(send, _problem(403, "Forbidden", f"role {key.role!r} may not {method} {path}"))
             org = key.org
+            scope["qalqan.key"] = key  # the people's handlers scope by it (api/cases.py, actor_of)
         if path == "/v1/events" and method == "POST":
             return await reply(send, await front.post_event(await read_body(receive), org))
         if path.startswith("/v1/decisions/") and method == "GET":
@@ -251,8 +261,9 @@ def create_front_app(front: Front, keys: KeyRing | None = None) -> Callable[...,
             if front.nc is None or not front.nc.is_connected:
                 return await reply(send, _problem(503, "Not ready", "not connected to NATS"))
             return await reply(send, (200, b'{"status":"ready"}', JSON))
-        return await reply(send, _problem(404, "Not found", f"{method} {path}: the scaled front serves "
-                                          "POST /v1/events and GET /v1/decisions/{event_id}"))
+        if people.app is None:
+            return await reply(send, _problem(503, "Not ready", "starting"))
+        return await people.app(scope, receive, send)
 
     return app
 

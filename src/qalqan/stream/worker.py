@@ -23,13 +23,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import msgspec
 import nats
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import FetchTimeoutError
 
 from ..config import Settings
-from ..engine import Engine
-from ..events import EventError
+from ..engine import Engine, Outcome
+from ..events import EventError, decode_event
 from ..store.base import DEFAULT_ORG, DuplicateEvents
 from .partition import decisions_subject, durable_name, events_subject
 from .publish import PARTS_HEADER, connect, ensure_stream
@@ -39,6 +40,26 @@ from .record import PartitionRecord
 PUBLISH_TIMEOUT_S = 10.0
 # The organisation of the API key an HTTP front took the event with (stream/front.py).
 ORG_HEADER = "Qalqan-Org"
+# A people's event that a front built (a hold's answer, a label, a list change: stream/front_people.py):
+# its identifiers are tokens already, so it is decided as given (``protected``), as one process decides
+# the events its API builds. Trusted because NATS is the internal bus: only fronts and publishers may
+# publish on the stream's subjects (docs/scaling.md). Each is answered on ``answers_subject``.
+PROTECTED_HEADER = "Qalqan-Protected"
+# With it: the event answers the hold on this event id, and is refused unless this partition holds that
+# hold for the event's customer (the embedded engine's answer_hold / repeat_hold check the same).
+HOLD_HEADER = "Qalqan-Hold"
+# An answer names the message it answers (its Nats-Msg-Id).
+ANSWERS_HEADER = "Qalqan-Answers"
+
+
+def answers_subject(stream: str, part: int) -> str:
+    """Core NATS, not the stream: an answer is a notice that the record holds the event (or refused it)."""
+    return f"{stream}.answers.{part}"
+
+
+def holds_subject(stream: str, part: int) -> str:
+    """Requests for a hold's state, answered by the partition's worker from its HoldBook."""
+    return f"{stream}.holds.{part}"
 
 
 @dataclass
@@ -106,6 +127,11 @@ async def run_worker(settings: Settings, cfg: WorkerConfig, log: Callable[[str],
             config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.ALL,
                                   max_ack_pending=cfg.batch, ack_wait=cfg.ack_wait_s),
         )
+
+        async def hold_reply(msg: nats.aio.msg.Msg) -> None:
+            await _hold_reply(engine, msg)
+
+        await nc.subscribe(holds_subject(cfg.stream, cfg.part), cb=hold_reply)
         idle_since = time.monotonic()
         while not stop.is_set():
             try:
@@ -117,12 +143,43 @@ async def run_worker(settings: Settings, cfg: WorkerConfig, log: Callable[[str],
                         break
                 continue
             idle_since = time.monotonic()
-            await _batch(js, engine, cfg, msgs, stats, log)
+            for msg_id, answer in await _batch(js, engine, cfg, msgs, stats, log):
+                await nc.publish(answers_subject(cfg.stream, cfg.part), answer, headers={ANSWERS_HEADER: msg_id})
         engine.close()  # a snapshot of the partition and the last commit (and its state to Redis)
         await nc.flush()
     finally:
         await nc.close()
     return stats
+
+
+async def _hold_reply(engine: Engine, msg: nats.aio.msg.Msg) -> None:
+    """A hold's state (JSON; ``null``: no hold), as the record holds it: never mid-batch."""
+    while engine.pending:  # only while a batch's rejected message is handed back, before its commit
+        await asyncio.sleep(0.005)
+    h = engine.holds.holds.get(msg.data.decode())
+    await msg.respond(b"null" if h is None else msgspec.json.encode(h))
+
+
+def _decide(engine: Engine, m: nats.aio.msg.Msg) -> Outcome:
+    headers = m.headers or {}
+    org = headers.get(ORG_HEADER, DEFAULT_ORG)
+    if PROTECTED_HEADER not in headers:
+        return engine.decide(m.data, org)
+    event = decode_event(m.data)
+    target = headers.get(HOLD_HEADER)
+    if target is not None:
+        held = engine.holds.holds.get(target)
+        if held is None or held.customer != event.customer_id:
+            raise EventError("target_event_id", f"no hold on event {target!r}")
+    return engine.decide_event(event, protected=True, org=org)
+
+
+def _answer(m: nats.aio.msg.Msg, doc: dict[str, object]) -> tuple[str, bytes] | None:
+    """The answer to a protected message (None for the others: their fronts wait for decisions)."""
+    headers = m.headers or {}
+    if PROTECTED_HEADER not in headers:
+        return None
+    return headers.get("Nats-Msg-Id", ""), msgspec.json.encode(doc)
 
 
 def _check_state(engine: Engine) -> None:
@@ -142,10 +199,13 @@ async def _hand_back(keep: list, cfg: WorkerConfig, stats: WorkerStats, exc: Exc
 
 
 async def _batch(js: nats.js.JetStreamContext, engine: Engine, cfg: WorkerConfig,
-                 msgs: list, stats: WorkerStats, log: Callable[[str], None]) -> None:
+                 msgs: list, stats: WorkerStats, log: Callable[[str], None]) -> list[tuple[str, bytes]]:
+    """Returns the answers to the batch's protected messages, to be published once it is durable."""
     rejected: set[int] = set()
+    refused: list[tuple[str, bytes] | None] = []
     for attempt in (1, 2):
         decided: list[tuple[str, bytes]] = []
+        answers: list[tuple[str, bytes] | None] = []
         keep = []
         duplicates = 0
         for i, m in enumerate(msgs):
@@ -156,14 +216,16 @@ async def _batch(js: nats.js.JetStreamContext, engine: Engine, cfg: WorkerConfig
                 raise PartitionMismatch(f"the stream {cfg.stream} was published in {parts} partitions; this "
                                         f"worker is {cfg.part}/{cfg.parts}")
             try:
-                outcome = engine.decide(m.data, (m.headers or {}).get(ORG_HEADER, DEFAULT_ORG))
+                outcome = _decide(engine, m)
             except EventError as exc:  # the publisher validates; a stranger's message is set aside, not retried
                 log(f"worker {cfg.part}/{cfg.parts}: rejected stream message {m.metadata.sequence.stream}: {exc}")
                 stats.rejected += 1
                 rejected.add(i)
+                refused.append(_answer(m, {"error": {"field": exc.field, "problem": exc.problem}}))
                 await m.term()
                 continue
             keep.append(m)
+            answers.append(_answer(m, {"event_id": outcome.event_id, "duplicate": outcome.duplicate}))
             duplicates += outcome.duplicate
             if outcome.decision_json is not None:
                 decided.append((outcome.event_id, outcome.decision_json))
@@ -188,3 +250,4 @@ async def _batch(js: nats.js.JetStreamContext, engine: Engine, cfg: WorkerConfig
         await m.ack()
     stats.decisions += len(decided)
     stats.batches += 1
+    return [a for a in refused + answers if a is not None]

@@ -1,0 +1,235 @@
+"""The people's side of the API on a scaled front: holds, cases, labels, the audit log and lists.
+
+The handlers are the embedded API's own (api/holds.py, api/cases.py, api/lists.py). ``FrontPeople``
+gives them what they use of an ``Engine``, over the stream and the shared record:
+
+- ``record``: a connection of this front's own to the shared PostgreSQL record, for reads, cases
+  and audit rows. These handlers use it on the event loop, as the embedded API does; the hot paths
+  (``POST /v1/events``, ``GET /v1/decisions``) keep reading on the front's record thread.
+- ``tokenizer``: the key every worker has.
+- ``decide_event`` and ``durable``: an event that a handler builds (a label, an `intel` list change,
+  a hold's answer) is tokenised here, at the boundary, and appended to its customer's partition (an
+  intel event to every partition, as ``POST /v1/events`` does) with ``Qalqan-Protected``: the
+  worker decides it as given and answers on ``<stream>.answers.<p>`` once its record holds it.
+  ``durable`` waits for those answers where the embedded API waits for its group commit; as
+  ``Front._money`` does, a wait is registered before the publish, and a publish the stream already
+  held is looked up in the record instead.
+
+Holds (``FrontHolds``): a hold lives in the HoldBook of the worker of its customer's partition. The
+front finds the partition from the record (the held event's customer token) and asks that worker
+for the hold's state (request/reply on ``<stream>.holds.<p>``). An answer is the `hold_response`
+(or the repeated order) that ``Engine.answer_hold`` / ``repeat_hold`` would build, with the hold's
+customer, sent with ``Qalqan-Hold`` so that the worker refuses it unless it holds that hold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from nats.errors import NoRespondersError
+from starlette.applications import Starlette
+
+from ..api.cases import case_routes
+from ..api.holds import hold_routes
+from ..api.lists import list_routes
+from ..engine import Outcome
+from ..events import Event, EventError, HoldResponse, decode_event
+from ..holds import HoldState
+from ..store.base import DEFAULT_ORG
+from ..store.postgres import PostgresRecord
+from .partition import broadcast_types, of_token
+from .publish import PARTS_HEADER
+from .worker import ANSWERS_HEADER, HOLD_HEADER, ORG_HEADER, PROTECTED_HEADER, holds_subject
+
+if TYPE_CHECKING:
+    from .front import Front
+
+# The sends of the request being handled: each request runs in a task of its own, with its own
+# context, so ``durable`` waits for this request's events and for no other's.
+_sending: ContextVar[list[asyncio.Task[None]] | None] = ContextVar("qalqan_front_sending", default=None)
+
+
+class NoAnswer(RuntimeError):
+    """No worker answered in time: the event is kept in the stream and will be decided."""
+
+
+class FrontRecord(PostgresRecord):
+    """The shared record as the people's handlers use it. An intel event is stored as one copy per
+    partition, ``<event_id>@<p>`` (stream/record.py): it is known once every partition holds its copy,
+    so that a retry of a change that reached only some partitions sends it again (the others drop it)."""
+
+    def __init__(self, url: str, parts: int) -> None:
+        super().__init__(url)
+        self.parts = parts
+
+    def _lookup(self, event_id: str) -> tuple[bool, bytes | None]:
+        ids = [event_id, *(f"{event_id}@{p}" for p in range(self.parts))]
+        with self.conn.cursor() as cur:
+            rows = cur.execute("SELECT event_id, decision FROM events WHERE event_id = ANY(%s)", (ids,)).fetchall()
+        self.conn.commit()
+        for eid, decision in rows:
+            if eid == event_id:
+                return True, None if decision is None else bytes(decision)
+        return len(rows) == self.parts, None
+
+
+class FrontPeople:
+    """What the people's handlers use of an Engine, on a front: record, tokenizer, decide_event, durable."""
+
+    def __init__(self, front: Front) -> None:
+        self.front = front
+        self.tokenizer = front.tokenizer
+        self.record: FrontRecord | None = None
+        self.app: Starlette | None = None  # the handlers, built once the record is open
+        self.waiting: dict[str, list[asyncio.Future[bytes]]] = {}
+        self._order: asyncio.Lock | None = None
+
+    async def start(self) -> None:
+        """After ``Front.start``: opens the record, subscribes to the workers' answers."""
+        cfg = self.front.cfg
+        loop = asyncio.get_running_loop()
+        self.record = await loop.run_in_executor(None, FrontRecord, self.front.settings.db_url, cfg.parts)
+        self._order = asyncio.Lock()
+        await self.front.nc.subscribe(f"{cfg.stream}.answers.>", cb=self._answered)
+        await self.front.nc.flush()  # in place before the first request
+        self.app = Starlette(routes=[*hold_routes(FrontHolds(self)), *case_routes(self, self.durable),  # type: ignore[arg-type]
+                                     *list_routes(self, self.durable)])  # type: ignore[arg-type]
+
+    def stop(self) -> None:
+        if self.record is not None:
+            self.record.close()
+
+    async def _answered(self, msg: Any) -> None:
+        for fut in self.waiting.pop((msg.headers or {}).get(ANSWERS_HEADER, ""), None) or ():
+            if not fut.done():
+                fut.set_result(msg.data)
+
+    # --- what the handlers call ---------------------------------------------------------------
+    def decide_event(self, event: Event, t0: int | None = None, protected: bool = False, org: str = DEFAULT_ORG,
+                     hold: str | None = None) -> Outcome:
+        """Sends the event to its worker(s) and returns at once (``duplicate`` is known after
+        ``durable``). ``hold``: the event answers the hold on that event id (the worker checks it)."""
+        if not protected:
+            self.tokenizer.protect(event)
+        etype: str = event.__struct_config__.tag  # type: ignore[union-attr,assignment]
+        eid, parts = event.event_id, self.front.cfg.parts
+        # Routed from the token as partition.py routes raw events (no person's event is a `message`).
+        targets = ([(p, f"{eid}@{p}") for p in range(parts)] if etype in broadcast_types()
+                   else [(of_token(event.customer_id, parts), eid)])
+        headers = {PARTS_HEADER: str(parts), PROTECTED_HEADER: "1"}
+        if org != DEFAULT_ORG:
+            headers[ORG_HEADER] = org
+        if hold is not None:
+            headers[HOLD_HEADER] = hold
+        outcome = Outcome(eid, etype, None, None)
+        mine = _sending.get()
+        if mine is None:
+            mine = []
+            _sending.set(mine)
+        send = self._send(outcome, targets, msgspec.json.encode(event), headers)
+        mine.append(asyncio.get_running_loop().create_task(send))
+        return outcome
+
+    async def durable(self) -> None:
+        """Returns once the workers' record holds every event this request sent; raises otherwise
+        (the handlers answer 503: send it again)."""
+        mine = _sending.get()
+        if not mine:
+            return
+        tasks = list(mine)
+        mine.clear()
+        for result in await asyncio.gather(*tasks, return_exceptions=True):
+            if isinstance(result, BaseException):
+                raise result
+
+    async def _send(self, outcome: Outcome, targets: list[tuple[int, str]], body: bytes,
+                    headers: dict[str, str]) -> None:
+        assert self._order is not None and self.record is not None
+        loop = asyncio.get_running_loop()
+        futs = {msg_id: loop.create_future() for _, msg_id in targets}
+        for msg_id, fut in futs.items():  # before the publish: an answer cannot pass unseen
+            self.waiting.setdefault(msg_id, []).append(fut)
+        try:
+            async with self._order:  # one after another: a request's events reach the stream in its order
+                acks = [await self.front.publish(p, msg_id, body, headers) for p, msg_id in targets]
+            answers: list[dict[str, Any]] = []
+            waits = []
+            for (_, msg_id), ack in zip(targets, acks):
+                if ack.duplicate and self.record.lookup(msg_id)[0]:  # sent before, and decided
+                    answers.append({"duplicate": True})
+                else:
+                    waits.append(asyncio.shield(futs[msg_id]))
+            timeout = self.front.cfg.answer_timeout_s
+            try:
+                answers += [msgspec.json.decode(raw) for raw in await asyncio.wait_for(asyncio.gather(*waits), timeout)]
+            except TimeoutError:
+                raise NoAnswer(f"no worker answered within {timeout:g} s; the change is kept in the stream and will "
+                               "be made: send it again (the same Idempotency-Key) for its outcome") from None
+        finally:
+            for msg_id, fut in futs.items():
+                waiters = self.waiting.get(msg_id)
+                if waiters is not None and fut in waiters:
+                    waiters.remove(fut)
+                    if not waiters:
+                        del self.waiting[msg_id]
+        for a in answers:
+            if "error" in a:
+                raise EventError(a["error"]["field"], a["error"]["problem"])
+        outcome.duplicate = all(a["duplicate"] for a in answers)
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class FrontHolds:
+    """api/holds.py's HoldDesk on a front: each hold is kept by the worker of its customer's partition."""
+
+    def __init__(self, people: FrontPeople) -> None:
+        self.people = people
+
+    @property
+    def record(self) -> FrontRecord:
+        assert self.people.record is not None
+        return self.people.record
+
+    async def held(self, event_id: str, org: str) -> bytes | None:
+        row = self.record.event_in(org, event_id)  # another organisation's event is as absent as none
+        if row is None or row.action != "hold":  # a hold starts with a decision `hold` (holds.py), and stays
+            return None
+        cfg = self.people.front.cfg
+        part = of_token(row.customer, cfg.parts)
+        try:
+            reply = await self.people.front.nc.request(holds_subject(cfg.stream, part), event_id.encode(),
+                                                       timeout=cfg.answer_timeout_s)
+        except (NoRespondersError, TimeoutError) as exc:
+            raise NoAnswer(f"the worker of partition {part} does not answer ({exc.__class__.__name__}): "
+                           "ask again in a moment") from None
+        return None if reply.data == b"null" else bytes(reply.data)
+
+    async def answer(self, event_id: str, verb: str, by: Any, ts: Any, org: str) -> None:
+        """The event Engine.answer_hold / repeat_hold would decide, sent to the hold's worker."""
+        when = ts or _now()
+        response = None
+        if verb != "repeat":
+            body = {"type": "hold_response", "event_id": f"hold:{event_id}:{verb}:{by}", "ts": when,
+                    "customer_id": "-", "target_event_id": event_id, "response": verb, "by": by}
+            response = msgspec.convert(body, HoldResponse, strict=False)
+        raw = await self.held(event_id, org)
+        stored = self.record.event_body(event_id) if raw is not None and response is None else None
+        if raw is None or (response is None and stored is None):
+            raise EventError("target_event_id", f"no hold on event {event_id!r}")
+        event: Event
+        if response is not None:
+            response.customer_id = msgspec.json.decode(raw, type=HoldState).customer  # a token: the hold's client
+            event = response
+        else:  # the client repeats the suspended order with the same details (art. 8)
+            original = msgspec.json.decode(stored)  # type: ignore[arg-type]
+            original["event_id"], original["ts"] = f"{event_id}:repeat", when
+            event = decode_event(msgspec.json.encode(original))
+        self.people.decide_event(event, protected=True, org=org, hold=event_id)
+        await self.people.durable()
