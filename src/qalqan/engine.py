@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,6 @@ from .events import (
     Event,
     EventError,
     Hold,
-    HoldResponse,
     Reason,
     decode_event,
     ts_to_us,
@@ -34,7 +33,7 @@ from .events import (
 from .features import definitions
 from .features.online import OnlineFeatures
 from .features.view import Money, event_view
-from .holds import HoldBook, HoldPolicy
+from .holds import HoldBook, HoldPolicy, hold_answer, repeated_order
 from .lists import ListIndex
 from .models import Scorer
 from .models.registry import load_live_model
@@ -193,25 +192,17 @@ class Engine:
     def answer_hold(self, target: str, response: str, by: str = "client", ts: str | None = None,
                     org: str = DEFAULT_ORG) -> Outcome:
         """The client's (or trusted person's) answer, as an event: idempotent per answer."""
-        when = ts or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        body = {"type": "hold_response", "event_id": f"hold:{target}:{response}:{by}", "ts": when,
-                "customer_id": "-", "target_event_id": target, "response": response, "by": by}
-        event = msgspec.convert(body, HoldResponse, strict=False)
         held = self.holds.holds.get(target)
         if held is None:
             raise EventError("target_event_id", f"no hold on event {target!r}")
-        event.customer_id = held.customer  # already a token: the answer comes from the hold's client
-        return self.decide_event(event, protected=True, org=org)
+        return self.decide_event(hold_answer(target, response, by, ts, held.customer), protected=True, org=org)
 
     def repeat_hold(self, target: str, ts: str | None = None, org: str = DEFAULT_ORG) -> Outcome:
         """The client repeats a suspended order with the same details (art. 8)."""
         body = self._stored_body(target)
         if body is None or target not in self.holds.holds:
             raise EventError("target_event_id", f"no hold on event {target!r}")
-        original = msgspec.json.decode(body)
-        original["event_id"] = f"{target}:repeat"
-        original["ts"] = ts or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        return self.decide_event(decode_event(msgspec.json.encode(original)), protected=True, org=org)
+        return self.decide_event(repeated_order(target, body, ts), protected=True, org=org)
 
     def _stored_body(self, event_id: str) -> bytes | None:
         for row in self.record.buffered():

@@ -22,7 +22,7 @@ from typing import Any
 
 import msgspec
 
-from .events import Hold
+from .events import Event, Hold, HoldResponse, decode_event
 
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
@@ -213,3 +213,24 @@ class HoldBook:
                 self._by_order[(h.customer, h.to_account, h.amount)] = h.event_id
         self._deadlines = [tuple(x) for x in doc["deadlines"]]  # type: ignore[misc]
         heapq.heapify(self._deadlines)
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def hold_answer(target: str, response: str, by: str, ts: str | None, customer: str) -> HoldResponse:
+    """The client's (or trusted person's) answer to the hold on ``target``, as the event both the
+    embedded API and a scaled front send: its id makes it idempotent per answer, and ``customer`` is
+    the hold's client (a token already), whoever sends it."""
+    body = {"type": "hold_response", "event_id": f"hold:{target}:{response}:{by}", "ts": ts or _now(),
+            "customer_id": customer, "target_event_id": target, "response": response, "by": by}
+    return msgspec.convert(body, HoldResponse, strict=False)
+
+
+def repeated_order(target: str, stored: bytes, ts: str | None) -> Event:
+    """The client repeats a suspended order with the same details (art. 8): the held event's stored
+    body (tokens already) under the id ``<target>:repeat``."""
+    original = msgspec.json.decode(stored)
+    original["event_id"], original["ts"] = f"{target}:repeat", ts or _now()
+    return decode_event(msgspec.json.encode(original))

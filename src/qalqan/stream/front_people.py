@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 from contextvars import ContextVar
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -37,8 +36,8 @@ from ..api.cases import case_routes
 from ..api.holds import hold_routes
 from ..api.lists import list_routes
 from ..engine import Outcome
-from ..events import Event, EventError, HoldResponse, decode_event
-from ..holds import HoldState
+from ..events import Event, EventError
+from ..holds import HoldState, hold_answer, repeated_order
 from ..store.base import DEFAULT_ORG
 from ..store.postgres import PostgresRecord
 from .partition import broadcast_types, of_token
@@ -182,10 +181,6 @@ class FrontPeople:
         outcome.duplicate = all(a["duplicate"] for a in answers)
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 class FrontHolds:
     """api/holds.py's HoldDesk on a front: each hold is kept by the worker of its customer's partition."""
 
@@ -213,23 +208,13 @@ class FrontHolds:
 
     async def answer(self, event_id: str, verb: str, by: Any, ts: Any, org: str) -> None:
         """The event Engine.answer_hold / repeat_hold would decide, sent to the hold's worker."""
-        when = ts or _now()
-        response = None
-        if verb != "repeat":
-            body = {"type": "hold_response", "event_id": f"hold:{event_id}:{verb}:{by}", "ts": when,
-                    "customer_id": "-", "target_event_id": event_id, "response": verb, "by": by}
-            response = msgspec.convert(body, HoldResponse, strict=False)
         raw = await self.held(event_id, org)
-        stored = self.record.event_body(event_id) if raw is not None and response is None else None
-        if raw is None or (response is None and stored is None):
+        stored = self.record.event_body(event_id) if raw is not None and verb == "repeat" else None
+        if raw is None or (verb == "repeat" and stored is None):
             raise EventError("target_event_id", f"no hold on event {event_id!r}")
-        event: Event
-        if response is not None:
-            response.customer_id = msgspec.json.decode(raw, type=HoldState).customer  # a token: the hold's client
-            event = response
-        else:  # the client repeats the suspended order with the same details (art. 8)
-            original = msgspec.json.decode(stored)  # type: ignore[arg-type]
-            original["event_id"], original["ts"] = f"{event_id}:repeat", when
-            event = decode_event(msgspec.json.encode(original))
+        if verb == "repeat":
+            event: Event = repeated_order(event_id, stored, ts)  # type: ignore[arg-type]
+        else:  # the answer comes from the hold's client, whose token the worker's hold names
+            event = hold_answer(event_id, verb, by, ts, msgspec.json.decode(raw, type=HoldState).customer)
         self.people.decide_event(event, protected=True, org=org, hold=event_id)
         await self.people.durable()
