@@ -257,3 +257,45 @@ def test_the_key_s_organisation_travels_with_the_event(stream_file: Path, tmp_pa
             taken = http.post(f"{base}/v1/events", content=line, headers=as_(other))
             assert taken.status_code == 409 and taken.json()["field"] == "event_id"
             assert stream_messages(stream) == 2  # the event once, and its decision once
+
+
+def _drop_connections(db: str, who: str) -> int:
+    """Terminates the record's connections whose application_name starts with ``who``, as a restart
+    or a failover of PostgreSQL would: the front finds out at its next query."""
+    import psycopg
+
+    with psycopg.connect(db, autocommit=True) as conn:
+        rows = conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                            "WHERE datname = current_database() AND application_name LIKE %s", (f"{who}%",)).fetchall()
+    return len(rows)
+
+
+def test_a_front_reconnects_when_the_record_drops_its_connections(stream_file: Path, tmp_path: Path) -> None:
+    """A front outlives PostgreSQL dropping its connections: a read is made again on a new connection
+    (the caller sees nothing); a people's request that was cut answers 503 (retry-after) and the
+    next one works. Each process names its connections (qalqan-front, qalqan-front-people,
+    qalqan-worker-<p>/<N>)."""
+    need_servers()
+    lines = [x for x in stream_file.read_bytes().splitlines() if msgspec.json.decode(x)["type"] in MONEY_TYPES][:2]
+    first, second = (msgspec.json.decode(x)["event_id"] for x in lines)
+    with fresh_database() as db, fresh_stream() as stream:
+        env = env_for(tmp_path / "home", db)
+        flog, wlog = tmp_path / "front.log", tmp_path / "worker.log"
+        base, ctx = front(stream, 1, env, flog)
+        with ctx as proc, worker(stream, 0, 1, env, wlog), httpx.Client(timeout=30) as http:
+            wait_ready(base, proc, flog)
+            decided = http.post(f"{base}/v1/events", content=lines[0])
+            assert decided.status_code == 200, f"{decided.text}\n{wlog.read_text()}"
+            assert http.get(f"{base}/v1/cases").status_code == 200
+            assert _drop_connections(db, "qalqan-front") == 2  # the front's reads and its people's record
+            stored = http.get(f"{base}/v1/decisions/{first}")  # read again on a new connection
+            assert stored.status_code == 200 and same(stored.json(), decided.json()), stored.text
+            again = http.post(f"{base}/v1/events", content=lines[0])  # a duplicate: looked up in the record
+            assert again.status_code == 200 and same(again.json(), decided.json()), again.text
+            cut = http.get(f"{base}/v1/cases")
+            assert cut.status_code == 503 and cut.headers["retry-after"] == "1", cut.text
+            assert http.get(f"{base}/v1/cases").status_code == 200
+            assert _drop_connections(db, "qalqan-front") == 2  # both reconnected, under their names
+            assert http.post(f"{base}/v1/events", content=lines[1]).status_code == 200
+            assert http.get(f"{base}/v1/decisions/{second}").status_code == 200
+        assert "Traceback" not in flog.read_text()

@@ -4,7 +4,7 @@ group commit (57 k rows/s on this machine's loopback, against 3 k/s committing e
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import psycopg
@@ -120,11 +120,12 @@ def _no_nul(value: Any) -> Any:
 
 
 class PostgresRecord(Buffered, Workflow):
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, name: str = "qalqan") -> None:
+        """``name`` is the connection's application_name: who is who in ``pg_stat_activity``."""
         super().__init__()
-        self.url = url
+        self.url, self.name = url, name
         try:
-            self.conn = psycopg.connect(url, autocommit=False)
+            self.conn = self._connect()
         except psycopg.OperationalError as exc:
             raise StoreError(f"QALQAN_DB: cannot connect to PostgreSQL at {url}: {exc}") from None
         with self.conn.cursor() as cur:
@@ -255,6 +256,20 @@ class PostgresRecord(Buffered, Workflow):
             r = cur.execute("SELECT count(*) FROM events").fetchone()
         self.conn.commit()
         return int(r[0])
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        return psycopg.connect(self.url, autocommit=False, application_name=self.name)
+
+    def reopen_if_broken(self) -> bool:
+        """Opens the connection again if the server dropped it (a restart, a failover, a terminated
+        backend). For readers between requests — the fronts: nothing of theirs was in flight. A
+        worker never reopens: a failed commit is a crash (stream/worker.py), its batch comes back."""
+        if not (self.conn.broken or self.conn.closed):
+            return False
+        with suppress(Exception):
+            self.conn.close()
+        self.conn = self._connect()
+        return True
 
     def close(self) -> None:
         self.conn.close()

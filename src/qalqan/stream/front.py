@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+import psycopg
 
 from ..api.asgi import read_body
 from ..api.keys import OPEN_PATHS, KeyRing, allowed
@@ -87,7 +88,7 @@ class Front:
 
         loop = asyncio.get_running_loop()
         self.nc = await connect(self.cfg.url)
-        self.record = await loop.run_in_executor(self.pool, PostgresRecord, self.settings.db_url)
+        self.record = await loop.run_in_executor(self.pool, PostgresRecord, self.settings.db_url, "qalqan-front")
         parts = await self._read(self._record_parts)
         if parts is not None and parts != self.cfg.parts:  # its workers would refuse every event
             raise StoreError(f"--partitions {self.cfg.parts}: the record {self.settings.db_url} is decided by "
@@ -124,7 +125,17 @@ class Front:
                 fut.set_result(msg.data)
 
     async def _read(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(self.pool, self._read_again, fn, *args)
+
+    def _read_again(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """A read on a connection the server dropped (PostgreSQL restarted, failed over) is made once
+        more on a new one: reads are idempotent. A second failure is the caller's (503)."""
+        try:
+            return fn(*args)
+        except psycopg.OperationalError:
+            if not self.record.reopen_if_broken():
+                raise
+            return fn(*args)
 
     async def post_event(self, body: bytes, org: str) -> Answer:
         if body.lstrip()[:1] == b"[":

@@ -25,14 +25,18 @@ customer, sent with ``Qalqan-Hold`` so that the worker refuses it unless it hold
 from __future__ import annotations
 
 import asyncio
+from contextlib import suppress
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+import psycopg
 from nats.errors import NoRespondersError
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
 
-from ..api.cases import case_routes
+from ..api.cases import case_routes, problem
 from ..api.holds import hold_routes
 from ..api.lists import list_routes
 from ..engine import Outcome
@@ -62,7 +66,7 @@ class FrontRecord(PostgresRecord):
     so that a retry of a change that reached only some partitions sends it again (the others drop it)."""
 
     def __init__(self, url: str, parts: int) -> None:
-        super().__init__(url)
+        super().__init__(url, "qalqan-front-people")
         self.parts = parts
 
     def _lookup(self, event_id: str) -> tuple[bool, bytes | None]:
@@ -96,7 +100,18 @@ class FrontPeople:
         await self.front.nc.subscribe(f"{cfg.stream}.answers.>", cb=self._answered)
         await self.front.nc.flush()  # in place before the first request
         self.app = Starlette(routes=[*hold_routes(FrontHolds(self)), *case_routes(self, self.durable),  # type: ignore[arg-type]
-                                     *list_routes(self, self.durable)])  # type: ignore[arg-type]
+                                     *list_routes(self, self.durable)],  # type: ignore[arg-type]
+                             exception_handlers={psycopg.OperationalError: self._record_lost})
+
+    async def _record_lost(self, request: Request, exc: Exception) -> Response:
+        """The server dropped the record's connection (a restart, a failover): the request's
+        transaction is gone with it. The next request gets a new connection."""
+        assert self.record is not None
+        with suppress(psycopg.OperationalError):  # still down: the next request tries again
+            self.record.reopen_if_broken()
+        answer = problem(503, "Record unavailable", f"the record did not answer, send it again: {exc}")
+        answer.headers["retry-after"] = "1"
+        return answer
 
     def stop(self) -> None:
         if self.record is not None:

@@ -42,7 +42,7 @@ class PartitionRecord(PostgresRecord):
     def __init__(self, url: str, part: int, parts: int, lock_wait_s: float = 15.0) -> None:
         if not url.startswith(("postgresql://", "postgres://")):
             raise StoreError(f"QALQAN_DB: workers share the record: it must be postgresql://…, got {url!r}")
-        super().__init__(url)
+        super().__init__(url, f"qalqan-worker-{part}/{parts}")
         self.part, self.parts = part, parts
         self._claim(lock_wait_s)
         with self.conn.cursor() as cur:
