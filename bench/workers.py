@@ -139,8 +139,14 @@ async def one(lines: list[bytes], money: int, parts: int, rate: float | None, ho
             await asyncio.sleep(6)  # the workers start (imports, rules, an empty record)
             await publish(js, name, events, parts, rate, sent)
         await asyncio.wait_for(done.wait(), 900)
-        for p in procs:
-            p.wait(60)
+        for i, p in enumerate(procs):
+            try:
+                p.wait(120)  # --idle-exit, then a snapshot
+            except subprocess.TimeoutExpired:
+                for q in procs:
+                    q.kill()
+                log = (home / f"worker{i}.log").read_text()[-3000:]
+                raise RuntimeError(f"worker {i}/{parts} did not exit 120 s after the last decision:\n{log}") from None
     finally:
         await nc.jetstream().delete_stream(name)
         await nc.close()
