@@ -257,6 +257,31 @@ def test_the_key_s_organisation_travels_with_the_event(stream_file: Path, tmp_pa
             taken = http.post(f"{base}/v1/events", content=line, headers=as_(other))
             assert taken.status_code == 409 and taken.json()["field"] == "event_id"
             assert stream_messages(stream) == 2  # the event once, and its decision once
+            # Past the stream's duplicate window the id reaches the worker again: its decision comes
+            # back marked with the owner, and the other organisation still gets 409, not bank-a's decision.
+            _shorten_duplicate_window(stream)
+            taken = http.post(f"{base}/v1/events", content=line, headers=as_(other))
+            assert taken.status_code == 409 and taken.json()["field"] == "event_id", taken.text
+            mine = http.post(f"{base}/v1/events", content=line, headers=as_(bank))
+            assert mine.status_code == 200 and same(mine.json(), r.json()), mine.text
+
+
+def _shorten_duplicate_window(name: str) -> None:
+    """The stream forgets the ids it has seen after 1 s (10 minutes in production), and 2 s pass."""
+    import nats
+
+    async def shorten() -> None:
+        nc = await nats.connect(NATS_URL, connect_timeout=3)
+        try:
+            js = nc.jetstream()
+            config = (await js.stream_info(name)).config
+            config.duplicate_window = 1.0
+            await js.update_stream(config)
+        finally:
+            await nc.close()
+
+    asyncio.run(shorten())
+    time.sleep(2.5)
 
 
 def _drop_connections(db: str, who: str) -> int:

@@ -42,7 +42,7 @@ from ..store.base import DEFAULT_ORG, StoreError
 from .front_people import FrontPeople
 from .partition import EVERY, events_subject, partition_of
 from .publish import PARTS_HEADER, connect, ensure_stream
-from .worker import ORG_HEADER
+from .worker import ORG_HEADER, OWNER_HEADER
 
 PROBLEM = [(b"content-type", b"application/problem+json")]
 JSON = [(b"content-type", b"application/json")]
@@ -66,6 +66,11 @@ def _problem(status: int, title: str, detail: str, **extra: Any) -> Answer:
     return status, msgspec.json.encode(body), PROBLEM
 
 
+def _taken(eid: str) -> Answer:
+    return _problem(409, "Conflict", f"event_id {eid!r} is already used: choose another id",
+                    field="event_id", problem="already used")
+
+
 class Front:
     """One front process: a NATS connection, the decisions subscription, a read-only use of the record."""
 
@@ -76,7 +81,7 @@ class Front:
         self.settings, self.cfg = settings, cfg
         self.tokenizer = Tokenizer(settings.key)
         self.parts_header = str(cfg.parts)
-        self.waiting: dict[str, list[asyncio.Future[bytes]]] = {}
+        self.waiting: dict[str, list[asyncio.Future[tuple[bytes, str | None]]]] = {}
         # psycopg blocks: the record is read on one thread of its own, never on the event loop.
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qalqan-front-record")
         self.record: Any = None
@@ -118,11 +123,12 @@ class Front:
         self.pool.shutdown()
 
     async def _decided(self, msg: Any) -> None:
-        msg_id = (msg.headers or {}).get("Nats-Msg-Id", "")
+        headers = msg.headers or {}
+        msg_id = headers.get("Nats-Msg-Id", "")
         waiters = self.waiting.pop(msg_id[2:], None) if msg_id.startswith("d:") else None
         for fut in waiters or ():
             if not fut.done():
-                fut.set_result(msg.data)
+                fut.set_result((msg.data, headers.get(OWNER_HEADER)))
 
     async def _read(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.pool, self._read_again, fn, *args)
@@ -161,7 +167,7 @@ class Front:
         return await self._money(eid, part, body, headers, org)
 
     async def _money(self, eid: str, part: int, body: bytes, headers: dict[str, str], org: str) -> Answer:
-        fut: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[tuple[bytes, str | None]] = asyncio.get_running_loop().create_future()
         self.waiting.setdefault(eid, []).append(fut)  # before the publish: the decision cannot pass unseen
         try:
             try:
@@ -175,15 +181,16 @@ class Front:
                 except Exception as exc:
                     return self._unavailable(f"the record does not answer: {exc.__class__.__name__}: {exc}")
                 if owner not in (None, org):
-                    return _problem(409, "Conflict", f"event_id {eid!r} is already used: choose another id",
-                                    field="event_id", problem="already used")
+                    return _taken(eid)
                 if row is not None and row.decision is not None:
                     return 200, bytes(row.decision), JSON
             try:
-                decision = await asyncio.wait_for(asyncio.shield(fut), self.cfg.answer_timeout_s)
+                decision, owner = await asyncio.wait_for(asyncio.shield(fut), self.cfg.answer_timeout_s)
             except TimeoutError:
                 return self._unavailable(f"no decision within {self.cfg.answer_timeout_s:g} s; the event is kept "
                                          "and will be decided: send it again (same event_id) for its decision")
+            if owner is not None and owner != org:  # the id was reused after the stream's duplicate window
+                return _taken(eid)
             return 200, decision, JSON
         finally:
             waiters = self.waiting.get(eid)

@@ -50,6 +50,9 @@ PROTECTED_HEADER = "Qalqan-Protected"
 HOLD_HEADER = "Qalqan-Hold"
 # An answer names the message it answers (its Nats-Msg-Id).
 ANSWERS_HEADER = "Qalqan-Answers"
+# On a decision answered again for an event id that another organisation's event holds (sent after
+# the stream's duplicate window): that organisation. The waiting front answers 409, not the decision.
+OWNER_HEADER = "Qalqan-Owner"
 
 
 def answers_subject(stream: str, part: int) -> str:
@@ -204,7 +207,7 @@ async def _batch(js: nats.js.JetStreamContext, engine: Engine, cfg: WorkerConfig
     rejected: set[int] = set()
     refused: list[tuple[str, bytes] | None] = []
     for attempt in (1, 2):
-        decided: list[tuple[str, bytes]] = []
+        decided: list[tuple[str, bytes, dict[str, str]]] = []
         answers: list[tuple[str, bytes] | None] = []
         keep = []
         duplicates = 0
@@ -228,7 +231,12 @@ async def _batch(js: nats.js.JetStreamContext, engine: Engine, cfg: WorkerConfig
             answers.append(_answer(m, {"event_id": outcome.event_id, "duplicate": outcome.duplicate}))
             duplicates += outcome.duplicate
             if outcome.decision_json is not None:
-                decided.append((outcome.event_id, outcome.decision_json))
+                headers = {"Nats-Msg-Id": f"d:{outcome.event_id}"}
+                if outcome.duplicate:  # rare: a redelivery, or an id reused after the duplicate window
+                    owner = engine.record.event_org(outcome.event_id)
+                    if owner is not None and owner != (m.headers or {}).get(ORG_HEADER, DEFAULT_ORG):
+                        headers[OWNER_HEADER] = owner
+                decided.append((outcome.event_id, outcome.decision_json, headers))
         try:
             engine.commit()  # writes the state as of this batch to Redis too, before any of it is acknowledged
             _check_state(engine)
@@ -243,7 +251,7 @@ async def _batch(js: nats.js.JetStreamContext, engine: Engine, cfg: WorkerConfig
     stats.events += len(keep)
     stats.duplicates += duplicates
     subject = decisions_subject(cfg.stream, cfg.part)
-    acks = [await js.publish_async(subject, d, headers={"Nats-Msg-Id": f"d:{eid}"}) for eid, d in decided]
+    acks = [await js.publish_async(subject, d, headers=h) for _, d, h in decided]
     # A failure (or no answer) here leaves the batch unacknowledged: redelivered, and republished.
     await asyncio.wait_for(asyncio.gather(*acks), PUBLISH_TIMEOUT_S)
     for m in keep:
