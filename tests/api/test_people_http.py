@@ -110,6 +110,11 @@ def test_two_banks_and_a_merchant(api):
     assert c.get("/v1/holds/b1-held", headers=k["ana1"]).status_code == 200
     assert c.get("/v1/holds/b1-held", headers=k["adm2"]).status_code == 404
     assert c.post("/v1/holds/b1-held/confirm", json={}, headers=k["adm2"]).status_code == 404
+    # ... nor its notices: the outbox is the organisation's own
+    notices = [(n["event_id"], n["kind"]) for n in c.get("/v1/outbox", headers=k["ana1"]).json()]
+    assert ("b1-held", "hold_started") in notices
+    assert all(c.get(f"/v1/decisions/{e}", headers=k["ana1"]).status_code == 200 for e, _ in notices)
+    assert c.get("/v1/outbox", headers=k["adm2"]).json() == []
 
     # the audit log: people's reads and changes, the auditor's to read, scoped to the organisation
     assert c.get("/v1/audit", headers=k["ana1"]).status_code == 403

@@ -3,9 +3,10 @@ through `qalqan serve --nats` fronts, decided by `qalqan worker`s into one Postg
 
 Two fronts and two workers, keys on, as in tests/api/test_people_http.py: a held transfer is
 confirmed through a front and released by the worker that holds it (another held one is repeated,
-in the other partition); a review opens a case on any front, and an analyst's fraud decision
-becomes a label event in the record; a list entry added through a front changes the next decision
-of a customer of each partition; another organisation's key finds none of it (404, or nothing).
+in the other partition), and the outbox tells of the first; a review opens a case on any front, and
+an analyst's fraud decision becomes a label event in the record; a list entry added through a front
+changes the next decision of a customer of each partition; another organisation's key finds none
+of it (404, or nothing).
 """
 
 from __future__ import annotations
@@ -129,6 +130,12 @@ def test_people_through_fronts(tmp_path: Path) -> None:
             assert answer == [("hold_response", hold_row[0][0], "bank1")]  # the hold's client, a token
             assert [k for (k,) in _record(db, "SELECT kind FROM outbox WHERE event_id = 'h-confirm' ORDER BY id")] \
                 == ["hold_started", "hold_released"]
+            notices = http.get(f"{b}/v1/outbox", headers=keys["ana1"]).json()  # any front, the organisation's own
+            assert [(n["event_id"], n["kind"]) for n in notices] == [("h-confirm", "hold_started"),
+                                                                     ("h-confirm", "hold_released")]
+            assert http.get(f"{b}/v1/outbox", params={"after": notices[0]["id"]}, headers=keys["ana1"]).json() \
+                == notices[1:]
+            assert http.get(f"{a}/v1/outbox", headers=keys["adm2"]).json() == []
             # The worker refuses an answer for a hold it does not hold for that customer, and says so.
             forged = {"type": "hold_response", "event_id": "hold:h-confirm:reject:forged", "ts": "2026-02-02T10:05:00Z",
                       "customer_id": "f" * 24, "target_event_id": "h-confirm", "response": "reject"}

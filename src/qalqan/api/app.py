@@ -26,7 +26,7 @@ from starlette.routing import Route
 from .. import audit
 from ..console.app import console_routes
 from ..engine import Engine, Outcome
-from ..events import EventError, json_schema, us_to_rfc3339
+from ..events import EventError, json_schema
 from ..store.base import DEFAULT_ORG
 from .asgi import read_body
 from .cases import actor_of, case_routes
@@ -35,6 +35,7 @@ from .keys import OPEN_PATHS, OPEN_PREFIXES, KeyRing, allowed
 from .lists import list_routes
 from .metrics import Metrics
 from .openapi import docs_page, spec
+from .outbox import outbox_routes
 from .receipts import receipt_routes
 
 PROBLEM = "application/problem+json"
@@ -214,19 +215,6 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
         audit.log(engine.record, actor, "decision.read", f"event:{event_id}")
         return Response(row.decision, media_type="application/json")
 
-    async def outbox(request: Request) -> Response:
-        try:
-            after = int(request.query_params.get("after", "0"))
-            if not 0 <= after < 2**63:
-                raise ValueError
-        except ValueError:
-            return problem(422, "Invalid request", "after: must be a whole number from 0 to 2^63 - 1", field="after")
-        rows = engine.record.outbox(after)
-        return JSONResponse([
-            {"id": r[0], "ts": us_to_rfc3339(r[1]), "customer_id": r[2], "event_id": r[3], "kind": r[4], "text": r[5]}
-            for r in rows
-        ])
-
     async def schema(request: Request) -> Response:
         return JSONResponse(json_schema())
 
@@ -272,7 +260,7 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
             Route("/v1/events", post_event_route, methods=["POST"]),
             Route("/v1/decisions/{event_id}", get_decision, methods=["GET"]),
             *hold_routes(EngineHolds(engine, committer.durable)),
-            Route("/v1/outbox", outbox, methods=["GET"]),
+            *outbox_routes(engine),
             Route("/v1/schema", schema, methods=["GET"]),
             Route("/openapi.json", openapi, methods=["GET"]),
             Route("/docs", docs, methods=["GET"]),

@@ -80,7 +80,8 @@ def spec(version: str, auth: bool = True) -> dict[str, Any]:
                                       "content": {"application/json": {"schema": hold}}},
                               "404": {"description": "no hold on that event"}, **errors}}},
             "/v1/outbox": {"get": {
-                "summary": "Notices for clients (holds started, confirmed, rejected, …)",
+                "summary": "Notices for clients (holds started, confirmed, rejected, …) about the key's "
+                           "organisation's events",
                 "parameters": [{"name": "after", "in": "query",
                                 "schema": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}}],
                 "responses": {"200": {"description": "notices after that id"},

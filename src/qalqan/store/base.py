@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 
 class StoreError(RuntimeError):
@@ -84,8 +84,10 @@ class Record(Protocol):
     def append_outbox(self, row: tuple[int, str, str, str, str]) -> None:
         """Buffers a notice (ts_us, customer, event_id, kind, text) for the outbox."""
 
-    def outbox(self, after: int = 0, limit: int = 1000) -> list[tuple[int, int, str, str, str, str]]:
-        """Durable notices after id ``after``: (id, ts_us, customer, event_id, kind, text)."""
+    def outbox(self, after: int = 0, limit: int = 1000,
+               org: str | None = None) -> list[tuple[int, int, str, str, str, str]]:
+        """Durable notices after id ``after``: (id, ts_us, customer, event_id, kind, text); with
+        ``org``, only those about that organisation's events (None: every one, for the operator)."""
 
     def commit(self) -> None:
         """Makes every buffered write durable, atomically (``write(take())``)."""
@@ -197,3 +199,13 @@ class Buffered:
 
     def _lookup(self, event_id: str) -> tuple[bool, bytes | None]:
         raise NotImplementedError
+
+
+def outbox_query(after: int, limit: int, org: str | None) -> tuple[str, tuple[Any, ...]]:
+    """The outbox's rows after ``after`` (``?`` placeholders). A notice is about a held event; its
+    organisation is that event's, written in the same transaction."""
+    if org is None:
+        return "SELECT * FROM outbox WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
+    return ("SELECT o.id, o.ts_us, o.customer, o.event_id, o.kind, o.text FROM outbox o "
+            "JOIN events e ON e.event_id = o.event_id WHERE o.id > ? AND e.org = ? ORDER BY o.id LIMIT ?",
+            (after, org, limit))

@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 
-from .base import Batch, Buffered, Row, StoreError, list_rows_with_org
+from .base import Batch, Buffered, Row, StoreError, list_rows_with_org, outbox_query
 from .workflow import Execute, Workflow, fill_inbox, inbox_rows
 
 SCHEMA = """
@@ -235,9 +235,11 @@ class PostgresRecord(Buffered, Workflow):
         self.conn.commit()
         return None if r is None else (int(r[0]), bytes(r[1]))
 
-    def outbox(self, after: int = 0, limit: int = 1000) -> list[tuple[int, int, str, str, str, str]]:
+    def outbox(self, after: int = 0, limit: int = 1000,
+               org: str | None = None) -> list[tuple[int, int, str, str, str, str]]:
+        sql, args = outbox_query(after, limit, org)
         with self._lock, self.conn.cursor() as cur:
-            rows = cur.execute("SELECT * FROM outbox WHERE id > %s ORDER BY id LIMIT %s", (after, limit)).fetchall()
+            rows = cur.execute(sql.replace("?", "%s"), args).fetchall()
             self.conn.commit()
         return [tuple(r) for r in rows]  # type: ignore[misc]
 

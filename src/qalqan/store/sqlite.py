@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .base import Batch, Buffered, Row, list_rows_with_org
+from .base import Batch, Buffered, Row, list_rows_with_org, outbox_query
 from .workflow import Execute, Workflow, fill_inbox, inbox_rows
 
 SCHEMA = """
@@ -230,9 +230,11 @@ class SqliteRecord(Buffered, Workflow):
         r = self.conn.execute("SELECT seq, blob FROM snapshots WHERE id = 1").fetchone()
         return None if r is None else (r[0], r[1])
 
-    def outbox(self, after: int = 0, limit: int = 1000) -> list[tuple[int, int, str, str, str, str]]:
+    def outbox(self, after: int = 0, limit: int = 1000,
+               org: str | None = None) -> list[tuple[int, int, str, str, str, str]]:
+        sql, args = outbox_query(after, limit, org)
         with self._lock:
-            return self.conn.execute("SELECT * FROM outbox WHERE id > ? ORDER BY id LIMIT ?", (after, limit)).fetchall()
+            return self.conn.execute(sql, args).fetchall()
 
     def decisions(self) -> Iterator[tuple[str, bytes]]:
         cur = self.conn.execute("SELECT event_id, decision FROM events WHERE decision IS NOT NULL ORDER BY event_id")

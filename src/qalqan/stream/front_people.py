@@ -39,6 +39,7 @@ from starlette.responses import Response
 from ..api.cases import case_routes, problem
 from ..api.holds import hold_routes
 from ..api.lists import list_routes
+from ..api.outbox import outbox_routes
 from ..engine import Outcome
 from ..events import Event, EventError
 from ..holds import HoldState, hold_answer, repeated_order
@@ -100,7 +101,7 @@ class FrontPeople:
         await self.front.nc.subscribe(f"{cfg.stream}.answers.>", cb=self._answered)
         await self.front.nc.flush()  # in place before the first request
         self.app = Starlette(routes=[*hold_routes(FrontHolds(self)), *case_routes(self, self.durable),  # type: ignore[arg-type]
-                                     *list_routes(self, self.durable)],  # type: ignore[arg-type]
+                                     *list_routes(self, self.durable), *outbox_routes(self)],  # type: ignore[arg-type]
                              exception_handlers={psycopg.OperationalError: self._record_lost})
 
     async def _record_lost(self, request: Request, exc: Exception) -> Response:
