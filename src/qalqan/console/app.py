@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote
@@ -29,6 +29,7 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from .. import audit, cases
 from ..engine import Engine
+from ..holds import HoldState
 from . import pages
 from .html import page
 from .reader import Reader
@@ -258,12 +259,17 @@ class Console:
     async def holds(self, request: Request, s: Session, form: dict[str, str]) -> Response:
         self.work.log(s, "hold.list", "holds", "console holds page")
         mine = self.tally.of(s.org).cases  # a hold is a case: the organisation's own are those
-        held = {k: v for k, v in self.engine.holds.holds.items() if k in mine}
+        held = {k: v for k, v in (await self.all_holds()).items() if k in mine}
         cases.sync(self.record, self.policy)
         case_of = {c.event_id: c.id for state in cases.STATES
                    for c in cases.queue(self.record, actor_of(s), state, limit=1000) if c.event_id in held}
         return _html(page("Holds", pages.holds(s, held, s.role in WRITE, case_of, self.engine.settings.base_currency),
                           s, "holds"))
+
+    async def all_holds(self) -> Mapping[str, HoldState]:
+        """The holds the page may show (it shows the open ones): the engine's HoldBook; on a front,
+        the open holds of every partition's worker (stream/front_console.py)."""
+        return self.engine.holds.holds
 
     async def hold_act(self, request: Request, s: Session, form: dict[str, str]) -> Response:
 

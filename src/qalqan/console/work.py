@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import audit, cases, list_changes
 from ..audit import Actor
 from ..engine import Engine
 from ..events import EventError
 from .sessions import Session
+
+if TYPE_CHECKING:
+    from ..api.holds import HoldDesk
 
 # The lists people change from the console: the bank's own and the industry consortium's.
 # Regulators' lists come from the regulators (intel events from integrators).
@@ -47,10 +50,14 @@ def listable(body: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 class Work:
-    def __init__(self, engine: Engine, durable: Callable[[], Awaitable[None]]) -> None:
+    def __init__(self, engine: Engine, durable: Callable[[], Awaitable[None]], holds: HoldDesk | None = None) -> None:
+        from ..api.holds import EngineHolds  # here: the API's app imports the console
+
         self.engine = engine
         self.record: Any = engine.record
         self.durable = durable
+        # Hold answers: the engine's HoldBook in one process; a front's workers (stream/front_console.py).
+        self.holds: HoldDesk = holds or EngineHolds(engine, durable)
 
     def log(self, s: Session, action: str, target: str, detail: str = "") -> None:
         audit.log(self.record, actor_of(s), action, target, detail)
@@ -94,16 +101,12 @@ class Work:
         return f"{op} {entity} {'on' if op == 'add' else 'off'} {list_name}" + (" (again)" if outcome.duplicate else "")
 
     async def answer_hold(self, s: Session, event_id: str, verb: str) -> str:
+        if verb not in ("confirm", "reject", "repeat"):
+            raise WorkError("verb", f"must be confirm, reject or repeat, not {verb!r}")
         try:
-            if verb == "repeat":
-                self.engine.repeat_hold(event_id, now_rfc3339(), org=s.org)
-            elif verb in ("confirm", "reject"):
-                self.engine.answer_hold(event_id, verb, "client", now_rfc3339(), org=s.org)
-            else:
-                raise WorkError("verb", f"must be confirm, reject or repeat, not {verb!r}")
+            await self.holds.answer(event_id, verb, "client", now_rfc3339(), s.org)  # durable when it returns
         except EventError as exc:
             raise WorkError(exc.field, exc.problem) from None
-        await self.durable()
         self.log(s, f"hold.{verb}", f"event:{event_id}", "client" if verb != "repeat" else "")
         return f"hold {event_id}: {verb} recorded"
 

@@ -18,7 +18,7 @@ worker decides the event for that organisation (stream/worker.py).
 
 Every other endpoint of the embedded API that acts on events (holds, cases, labels, the audit log,
 lists) is served by the embedded API's own handlers over the stream and the record
-(stream/front_people.py).
+(stream/front_people.py); so are the analysts' console and receipts (stream/front_console.py).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import msgspec
 import psycopg
 
 from ..api.asgi import read_body
-from ..api.keys import OPEN_PATHS, KeyRing, allowed
+from ..api.keys import OPEN_PATHS, OPEN_PREFIXES, KeyRing, allowed
 from ..config import Settings
 from ..events import MONEY_TYPES, EventError, decode_event
 from ..privacy import Tokenizer
@@ -224,7 +224,8 @@ class Front:
 
 def create_front_app(front: Front, keys: KeyRing | None = None) -> Callable[..., Awaitable[None]]:
     """A plain ASGI app: POST /v1/events, GET /v1/decisions/{id}, /healthz, /readyz; holds, cases,
-    labels, the audit log and lists through the embedded API's handlers (front_people.py)."""
+    labels, the audit log, lists, receipts and the console through the embedded API's handlers
+    (front_people.py, front_console.py)."""
     people = FrontPeople(front)
 
     async def reply(send: Any, answer: Answer) -> None:
@@ -257,7 +258,7 @@ def create_front_app(front: Front, keys: KeyRing | None = None) -> Callable[...,
             return
         path, method = scope["path"], scope["method"]
         org = DEFAULT_ORG
-        if keys is not None and path not in OPEN_PATHS:
+        if keys is not None and path not in OPEN_PATHS and not path.startswith(OPEN_PREFIXES):
             key = keys.check(next((v for k, v in scope["headers"] if k == b"authorization"), None))
             if key is None:
                 status, payload, headers = _problem(401, "Unauthorized",

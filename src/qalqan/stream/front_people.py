@@ -20,6 +20,8 @@ front finds the partition from the record (the held event's customer token) and 
 for the hold's state (request/reply on ``<stream>.holds.<p>``). An answer is the `hold_response`
 (or the repeated order) that ``Engine.answer_hold`` / ``repeat_hold`` would build, with the hold's
 customer, sent with ``Qalqan-Hold`` so that the worker refuses it unless it holds that hold.
+
+The console and receipts are served next to them, on the same ``FrontPeople`` (front_console.py).
 """
 
 from __future__ import annotations
@@ -100,9 +102,13 @@ class FrontPeople:
         self._order = asyncio.Lock()
         await self.front.nc.subscribe(f"{cfg.stream}.answers.>", cb=self._answered)
         await self.front.nc.flush()  # in place before the first request
-        self.app = Starlette(routes=[*hold_routes(FrontHolds(self)), *case_routes(self, self.durable),  # type: ignore[arg-type]
-                                     *list_routes(self, self.durable), *outbox_routes(self)],  # type: ignore[arg-type]
-                             exception_handlers={psycopg.OperationalError: self._record_lost})
+        from .front_console import console_and_receipts, no_answer  # it builds on this module
+
+        desk = FrontHolds(self)
+        self.app = Starlette(routes=[*hold_routes(desk), *case_routes(self, self.durable),  # type: ignore[arg-type]
+                                     *list_routes(self, self.durable), *outbox_routes(self),  # type: ignore[arg-type]
+                                     *console_and_receipts(self, desk)],
+                             exception_handlers={psycopg.OperationalError: self._record_lost, NoAnswer: no_answer})
 
     async def _record_lost(self, request: Request, exc: Exception) -> Response:
         """The server dropped the record's connection (a restart, a failover): the request's

@@ -31,6 +31,7 @@ from nats.js.errors import FetchTimeoutError
 from ..config import Settings
 from ..engine import Engine, Outcome
 from ..events import EventError, decode_event
+from ..holds import OPEN
 from ..store.base import DEFAULT_ORG, DuplicateEvents
 from .partition import decisions_subject, durable_name, events_subject
 from .publish import PARTS_HEADER, connect, ensure_stream
@@ -63,6 +64,11 @@ def answers_subject(stream: str, part: int) -> str:
 def holds_subject(stream: str, part: int) -> str:
     """Requests for a hold's state, answered by the partition's worker from its HoldBook."""
     return f"{stream}.holds.{part}"
+
+
+def holds_list_subject(stream: str, part: int) -> str:
+    """Requests for the partition's open holds (the console's holds page on a front)."""
+    return f"{stream}.holds.{part}.open"
 
 
 @dataclass
@@ -134,7 +140,11 @@ async def run_worker(settings: Settings, cfg: WorkerConfig, log: Callable[[str],
         async def hold_reply(msg: nats.aio.msg.Msg) -> None:
             await _hold_reply(engine, msg)
 
+        async def holds_list_reply(msg: nats.aio.msg.Msg) -> None:
+            await _holds_list_reply(engine, msg)
+
         await nc.subscribe(holds_subject(cfg.stream, cfg.part), cb=hold_reply)
+        await nc.subscribe(holds_list_subject(cfg.stream, cfg.part), cb=holds_list_reply)
         idle_since = time.monotonic()
         while not stop.is_set():
             try:
@@ -161,6 +171,13 @@ async def _hold_reply(engine: Engine, msg: nats.aio.msg.Msg) -> None:
         await asyncio.sleep(0.005)
     h = engine.holds.holds.get(msg.data.decode())
     await msg.respond(b"null" if h is None else msgspec.json.encode(h))
+
+
+async def _holds_list_reply(engine: Engine, msg: nats.aio.msg.Msg) -> None:
+    """The HoldBook's open holds, ``{event_id: state}`` (JSON), as the record holds them."""
+    while engine.pending:
+        await asyncio.sleep(0.005)
+    await msg.respond(msgspec.json.encode({k: h for k, h in engine.holds.holds.items() if h.status in OPEN}))
 
 
 def _decide(engine: Engine, m: nats.aio.msg.Msg) -> Outcome:
