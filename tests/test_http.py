@@ -182,4 +182,6 @@ def test_api_keys_and_roles(tmp_path):
         assert c.post("/v1/events", content=transfer(event_id="k-2"), headers=as_auditor).status_code == 403
         assert c.get("/v1/decisions/k-1", headers=as_auditor).status_code == 200
         assert c.get("/v1/outbox", headers=as_integrator).status_code == 403
-        assert c.get("/metrics").status_code == 200  # open: a scraper needs no key
+        assert c.get("/metrics").status_code == 401  # every organisation's counts: an auditor's or admin's key
+        assert c.get("/metrics", headers=as_integrator).status_code == 403
+        assert c.get("/metrics", headers=as_auditor).status_code == 200

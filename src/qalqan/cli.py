@@ -274,6 +274,29 @@ def keys_revoke(key_id: str) -> None:
     _audit_key(org, "key.revoke", key_id)
 
 
+@keys_app.command("role")
+def keys_role(
+    key_id: str,
+    role: str,
+    merchant: str | None = typer.Option(None, help="merchant keys: the merchant_id of the payments it decides"),
+) -> None:
+    """Give an active key another role (running servers take it within a second)."""
+    from .api.keys import KeyRing
+
+    ring = KeyRing.load(_settings().home)
+    before = next((k.role for k in ring.keys.values() if k.id == key_id and not k.revoked), None)
+    try:
+        key = ring.set_role(key_id, role, merchant)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    if key is None:
+        err.print(f"[red]error:[/red] no active key {key_id!r}")
+        raise typer.Exit(1)
+    out.print(f"key {key.id} ({key.org}): {before} -> {key.role}")
+    _audit_key(key.org, "key.role", key.id, f"{before} -> {key.role}")
+
+
 def _audit_key(org: str, action: str, key_id: str, detail: str = "") -> None:
     """Key changes are people's changes: they go to the audit log (a record that does not answer
     is reported, the key change stands)."""

@@ -35,7 +35,7 @@ from .html import page
 from .reader import Reader
 from .sessions import COOKIE, Session, Sessions, clear_cookie_header, cookie_header
 from .tally import Tally
-from .users import User, UserBook
+from .users import LiveUsers, User, UserBook
 from .work import LISTABLE, Work, WorkError, actor_of
 
 READ_ALL = frozenset({"analyst", "admin", "auditor"})
@@ -69,20 +69,19 @@ class Console:
         self.record: Any = engine.record
         self.policy = cases.CasePolicy.from_env()
         self.work = Work(engine, durable)
-        self._users: tuple[float, UserBook] | None = None
+        self._users = LiveUsers(self.home)
         self._serial = asyncio.Lock()
         self._failures: dict[str, list[float]] = {}
 
     # --- who is asking --------------------------------------------------------------------
     def users(self) -> UserBook:
-        """The user file, re-read when it changes (``qalqan users create|disable`` on a running server)."""
-        path = self.home / "console-users.json"
-        mtime = path.stat().st_mtime if path.exists() else 0.0
-        if self._users is None or self._users[0] != mtime:
-            self._users = (mtime, UserBook.load(self.home))
-        return self._users[1]
+        """The user file as it is now (``qalqan users create|disable`` on a running server count at
+        the next request; users.py, ``LiveUsers``)."""
+        return self._users.book()
 
     def session(self, request: Request) -> Session | None:
+        """The request's session, if its user is still there, enabled, with the same role,
+        organisation and merchant (checked against the user file on every request)."""
         s = self.sessions.get(request.cookies.get(COOKIE))
         if s is None:
             return None

@@ -4,12 +4,19 @@
 Passwords are stored only as scrypt hashes (n=2**14, r=8, p=1, a random 16-byte salt each): a
 stolen file costs an attacker ~50 ms of memory-hard work per guess per user. API keys are long
 random secrets and need no slow hash (api/keys.py); passwords are chosen by people and do.
+
+A running console reads the file through ``LiveUsers``: it looks at the file's (mtime_ns, size,
+inode) on every session lookup (one ``os.stat``) and re-reads it when they changed, so a user made
+or disabled with ``qalqan users`` counts on every server at its next request. A file that cannot be
+read or parsed keeps the last good book.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
+import os
 import re
 import secrets
 import time
@@ -24,6 +31,7 @@ ROLES = ("analyst", "admin", "auditor", "merchant")
 MIN_PASSWORD = 10
 _NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 _N, _R, _P = 2**14, 8, 1
+log = logging.getLogger("qalqan.console")
 
 
 class UserError(ValueError):
@@ -115,3 +123,37 @@ class UserBook:
             verify_password(password, _DUMMY)
             return None
         return u if verify_password(password, u.scrypt) else None
+
+
+class LiveUsers:
+    """The user file of ``home`` as it is now (see the module's docstring)."""
+
+    def __init__(self, home: Path) -> None:
+        self.path = home / "console-users.json"
+        self.seen: tuple[int, int, int] | None | bool = False  # False: never read
+        self.last = UserBook(self.path, {})
+
+    def book(self) -> UserBook:
+        try:
+            st = os.stat(self.path)
+            sig: tuple[int, int, int] | None = (st.st_mtime_ns, st.st_size, st.st_ino)
+        except FileNotFoundError:
+            sig = None
+        except OSError as exc:
+            log.warning("console users: cannot look at %s (%s): keeping the last good users", self.path, exc)
+            return self.last
+        if sig == self.seen:
+            return self.last
+        if sig is None:
+            self.seen, self.last = None, UserBook(self.path, {})
+            return self.last
+        try:
+            with open(self.path, "rb") as f:
+                st = os.fstat(f.fileno())
+                data = f.read()
+            users = {u.name: u for u in msgspec.json.decode(data, type=list[User])}
+        except (OSError, msgspec.DecodeError) as exc:  # self.seen stays: the next lookup tries again
+            log.warning("console users: %s does not parse (%s): keeping the last good users", self.path, exc)
+            return self.last
+        self.seen, self.last = (st.st_mtime_ns, st.st_size, st.st_ino), UserBook(self.path, users)
+        return self.last
