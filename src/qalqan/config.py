@@ -39,6 +39,11 @@ class Settings:
     rules_dir: Path | None = None
     # Where the feature state is kept besides memory (QALQAN_STATE=redis://…; unset: in-process only).
     state_url: str | None = None
+    # The largest request body taken (bytes, QALQAN_MAX_BODY): a larger one is refused with 413,
+    # read no further than the limit.
+    max_body: int = 8 * 1024 * 1024
+    # The most events in one batch request (QALQAN_MAX_BATCH): a longer batch is refused whole with 413.
+    max_batch: int = 1000
 
 
 DEFAULT_FX = {
@@ -86,6 +91,7 @@ def from_env(db_url: str | None = None, home: str | Path | None = None) -> Setti
         rule_params=_rule_params(os.environ.get("QALQAN_RULE_PARAMS")),
         rules_dir=Path(os.environ["QALQAN_RULES"]) if os.environ.get("QALQAN_RULES") else None,
         state_url=os.environ.get("QALQAN_STATE") or None,
+        max_body=_int_env("QALQAN_MAX_BODY", 8 * 1024 * 1024), max_batch=_int_env("QALQAN_MAX_BATCH", 1000),
     )
 
 

@@ -28,7 +28,7 @@ from ..console.app import console_routes
 from ..engine import Engine, Outcome
 from ..events import EventError, json_schema
 from ..store.base import DEFAULT_ORG
-from .asgi import read_body
+from .asgi import BodyRefused, Disconnected, check_body, read_body
 from .cases import actor_of, case_routes
 from .holds import EngineHolds, hold_routes
 from .keys import OPEN_PATHS, OPEN_PREFIXES, KeyRing, allowed
@@ -40,6 +40,9 @@ from .receipts import receipt_routes
 
 PROBLEM = "application/problem+json"
 log = logging.getLogger("qalqan.api")
+# A batch gives the event loop a turn every this many events: health checks and other requests
+# are answered while a long batch is decided.
+YIELD_EVERY = 8
 
 
 def _problem_parts(status: int, title: str, detail: str, **extra: Any) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
@@ -69,6 +72,9 @@ class GroupCommit:
         self.scheduled: asyncio.Handle | None = None
         self.writing: asyncio.Future[None] | None = None
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qalqan-writer")
+        # Failed writes so far: a batch that gives the loop a turn learns by it that the events it
+        # decided before the turn were dropped by the recovery (post_batch).
+        self.failures = 0
 
     async def durable(self) -> None:
         if self.engine.pending == 0 and self.writing is None and not self.waiters:
@@ -98,6 +104,7 @@ class GroupCommit:
         self.writing = None
         exc = fut.exception()
         if exc is not None:
+            self.failures += 1
             self.engine.recover(exc)  # drops the buffered events of the queued requests too
             waiters, self.waiters = waiters + self.waiters, []
             for w in waiters:
@@ -130,6 +137,8 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
 
     metrics = Metrics()
 
+    max_body, max_batch = engine.settings.max_body, engine.settings.max_batch
+
     def decide_one(raw: bytes, org: str = DEFAULT_ORG) -> Outcome:
         try:
             outcome = engine.decide(raw, org)
@@ -148,6 +157,19 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
             503, "Record unavailable", f"nothing was stored, send it again: {exc}")
         return status, payload, [*headers, (b"retry-after", b"1")]
 
+    def refused(exc: EventError, at: str = "") -> dict[str, Any]:
+        """An event refused by the engine: 422 naming the field, or the status the error carries
+        (409 for an event id in use)."""
+        status = getattr(exc, "status", 422)
+        return {"title": "Conflict" if status == 409 else "Invalid event", "status": status,
+                "detail": f"{at}{exc}", "field": exc.field, "problem": exc.problem}
+
+    def failed(exc: Exception, at: str = "") -> dict[str, Any]:
+        """An unexpected error deciding one event: that event is not decided (500), the others are."""
+        log.error("deciding an event failed: %s%s: %s", at, exc.__class__.__name__, exc, exc_info=exc)
+        return {"title": "Internal error", "status": 500, "field": "$", "problem": "not decided",
+                "detail": f"{at}the event was not decided ({exc.__class__.__name__}); send it again"}
+
     def foreign(outcome: Outcome, org: str) -> bool:
         """An event id another organisation used already (ids are global idempotency keys): its
         decision is not this caller's to see. Asked only of duplicates, once durable."""
@@ -159,18 +181,32 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
 
     async def post_batch(body: bytes, org: str = DEFAULT_ORG) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         """A JSON array of events: each is decided (or rejected) on its own, in order; the answer
-        comes once all of them are durable."""
+        comes once all of them are durable. Too many events: refused whole (413), nothing decided."""
         try:
             items = msgspec.json.decode(body, type=list[msgspec.Raw])
-        except msgspec.DecodeError as exc:
-            return _problem_parts(422, "Invalid batch", f"not a JSON array of events: {exc}", field="$")
+        except (msgspec.DecodeError, ValueError, RecursionError) as exc:
+            return _problem_parts(422, "Invalid batch", f"not a JSON array of events: {exc}", field="$",
+                                  problem="not a JSON array")
+        if len(items) > max_batch:
+            return _problem_parts(413, "Batch too large", f"$: the batch holds {len(items)} events, at most "
+                                  f"{max_batch} are taken at once (QALQAN_MAX_BATCH): send it in parts",
+                                  field="$", problem=f"more than {max_batch} events")
+        failures = committer.failures
         results: list[dict[str, Any]] = []
         for i, raw in enumerate(items):
+            if i and i % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # health checks and other requests get their turn
+                if committer.failures != failures:
+                    # A write failed meanwhile: its recovery dropped the events decided so far
+                    # (buffered, not yet durable). Nothing of the batch is kept: it is sent again whole.
+                    return unavailable(RuntimeError("the record refused a write while the batch was decided"))
             try:
                 o = decide_one(bytes(raw), org)
             except EventError as exc:
-                results.append({"status": "rejected", "error": {"title": "Invalid event", "status": 422,
-                                "detail": f"[{i}] {exc}", "field": exc.field, "problem": exc.problem}})
+                results.append({"status": "rejected", "error": refused(exc, f"[{i}] ")})
+                continue
+            except Exception as exc:  # not this caller's fault; the other events are decided
+                results.append({"status": "rejected", "error": failed(exc, f"[{i}] ")})
                 continue
             if o.decision_json is None:
                 results.append({"event_id": o.event_id, "status": "accepted"})
@@ -189,12 +225,20 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
         return 200, msgspec.json.encode(results), _JSON
 
     async def post_event(body: bytes, org: str = DEFAULT_ORG) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        """One event, or a batch (a JSON array). A body that is not UTF-8 or nests too deep is
+        refused whole (422, field ``$``) before anything of it is decoded."""
+        try:
+            check_body(body)
+        except BodyRefused as exc:
+            return _problem_parts(exc.status, exc.title, exc.detail, field=exc.field, problem=exc.problem)
         if body.lstrip()[:1] == b"[":
             return await post_batch(body, org)
         try:
             outcome = decide_one(body, org)
         except EventError as exc:
-            return _problem_parts(422, "Invalid event", str(exc), field=exc.field, problem=exc.problem)
+            return _problem_parts(**refused(exc))
+        except Exception as exc:
+            return _problem_parts(**failed(exc))
         try:
             await committer.durable()
         except Exception as exc:
@@ -204,6 +248,18 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
         if outcome.decision_json is None:
             return 202, msgspec.json.encode({"event_id": outcome.event_id, "status": "accepted"}), _JSON
         return 200, outcome.decision_json, _JSON
+
+    async def events(scope: dict[str, Any], receive: Any) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        """POST /v1/events: the body is read no further than QALQAN_MAX_BODY (413 past it)."""
+        key = scope.get("qalqan.key")
+        org = DEFAULT_ORG if key is None else key.org
+        try:
+            body = await read_body(receive, max_body, scope)
+        except BodyRefused as exc:
+            status, payload, headers = _problem_parts(exc.status, exc.title, exc.detail, field=exc.field,
+                                                      problem=exc.problem)
+            return status, payload, [*headers, *exc.headers]
+        return await post_event(body, org)
 
     async def get_decision(request: Request) -> Response:
         event_id, actor = request.path_params["event_id"], actor_of(request)
@@ -252,7 +308,10 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
         engine.close()
 
     async def post_event_route(request: Request) -> Response:
-        status, payload, headers = await post_event(await request.body(), actor_of(request).org)
+        try:
+            status, payload, headers = await events(request.scope, request.receive)
+        except Disconnected:
+            return Response(status_code=400)  # nobody reads it
         return Response(payload, status_code=status, headers={k.decode(): v.decode() for k, v in headers})
 
     routes = Starlette(
@@ -298,9 +357,10 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
         """The hot endpoint as plain ASGI (the framework's request objects cost more than a
         decision); everything else goes through Starlette's routing."""
         if scope["type"] == "http" and scope["path"] == "/v1/events" and scope["method"] == "POST":
-            key = scope.get("qalqan.key")
-            org = DEFAULT_ORG if key is None else key.org
-            status, payload, headers = await post_event(await read_body(receive), org)
+            try:
+                status, payload, headers = await events(scope, receive)
+            except Disconnected:
+                return  # the client left before its body was whole: nothing of it is decided
             await send({"type": "http.response.start", "status": status,
                         "headers": [*headers, (b"content-length", str(len(payload)).encode())]})
             await send({"type": "http.response.body", "body": payload})

@@ -33,7 +33,7 @@ from typing import Any
 import msgspec
 import psycopg
 
-from ..api.asgi import read_body
+from ..api.asgi import BodyRefused, Disconnected, check_body, read_body
 from ..api.keys import OPEN_PATHS, OPEN_PREFIXES, KeyRing, allowed
 from ..config import Settings
 from ..events import MONEY_TYPES, EventError, decode_event
@@ -143,7 +143,22 @@ class Front:
                 raise
             return fn(*args)
 
+    async def read(self, scope: dict[str, Any], receive: Any) -> bytes | Answer:
+        """The request body, read no further than QALQAN_MAX_BODY; past it the 413 answer."""
+        try:
+            return await read_body(receive, self.settings.max_body, scope)
+        except BodyRefused as exc:
+            status, payload, headers = _problem(exc.status, exc.title, exc.detail, field=exc.field,
+                                                problem=exc.problem)
+            return status, payload, [*headers, *exc.headers]
+
     async def post_event(self, body: bytes, org: str) -> Answer:
+        """One event: a body that is not UTF-8, nests too deep or is not a valid event is refused
+        (422 naming the field) and never reaches the stream."""
+        try:
+            check_body(body)
+        except BodyRefused as exc:
+            return _problem(exc.status, exc.title, exc.detail, field=exc.field, problem=exc.problem)
         if body.lstrip()[:1] == b"[":
             return _problem(422, "Invalid event", "$: the scaled front takes one event per request, not an array",
                             field="$", problem="one event per request")
@@ -151,7 +166,12 @@ class Front:
             event = decode_event(body)
             part = partition_of(event, self.tokenizer, self.cfg.parts)
         except EventError as exc:
-            return _problem(422, "Invalid event", str(exc), field=exc.field, problem=exc.problem)
+            status = getattr(exc, "status", 422)
+            return _problem(status, "Conflict" if status == 409 else "Invalid event", str(exc), field=exc.field,
+                            problem=exc.problem)
+        except (ValueError, RecursionError) as exc:  # the decoder's own, had the checks above missed one
+            return _problem(422, "Invalid event", f"$: cannot be decoded: {exc.__class__.__name__}: {exc}",
+                            field="$", problem="cannot be decoded")
         eid: str = event.event_id
         headers = {PARTS_HEADER: self.parts_header}
         if org != DEFAULT_ORG:
@@ -269,7 +289,13 @@ def create_front_app(front: Front, keys: KeyRing | None = None) -> Callable[...,
             org = key.org
             scope["qalqan.key"] = key  # the people's handlers scope by it (api/cases.py, actor_of)
         if path == "/v1/events" and method == "POST":
-            return await reply(send, await front.post_event(await read_body(receive), org))
+            try:
+                body = await front.read(scope, receive)
+            except Disconnected:
+                return  # the client left before its body was whole: nothing of it is published
+            if not isinstance(body, bytes):
+                return await reply(send, body)  # too large
+            return await reply(send, await front.post_event(body, org))
         if path.startswith("/v1/decisions/") and method == "GET":
             return await reply(send, await front.get_decision(path[len("/v1/decisions/"):], org))
         if path == "/healthz":
