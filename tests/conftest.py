@@ -15,6 +15,10 @@ import pytest
 PG_ADMIN_URL = os.environ.get("QALQAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_TEST_URL = os.environ.get("QALQAN_TEST_REDIS", "redis://127.0.0.1:6379/0")
 _ids = itertools.count(1)
+# A live server's deadlines run on its own clock, and it refuses events ahead of it (docs/security.md).
+# The tests' events live on the simulated calendar (February 2026), so their servers' clock starts
+# there, at noon on the day most tests use; a test that needs another clock sets its own.
+TEST_CLOCK = "2026-02-02T12:00:00Z"
 
 
 def ev(type: str, ts: str = "2026-02-02T10:00:00Z", customer_id: str = "C0000001", **fields: Any) -> bytes:
@@ -46,6 +50,7 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("QALQAN_KEY", raising=False)
     monkeypatch.delenv("QALQAN_MODE", raising=False)
     monkeypatch.delenv("QALQAN_STATE", raising=False)
+    monkeypatch.setenv("QALQAN_CLOCK_START", TEST_CLOCK)
     return home
 
 

@@ -6,7 +6,7 @@ import pytest
 from conftest import ev, transfer
 from qalqan.config import from_env
 from qalqan.engine import Engine
-from qalqan.events import EventError
+from qalqan.events import EventConflict, EventError
 
 
 @pytest.fixture
@@ -26,8 +26,26 @@ def test_money_movement_gets_a_decision_and_context_none(engine):
 def test_same_event_id_twice_is_one_event(engine):
     first = engine.decide(transfer(event_id="dup-1"))
     engine.commit()
-    again = engine.decide(transfer(event_id="dup-1", amount="999999"))
+    again = engine.decide(transfer(event_id="dup-1"))
     assert again.duplicate and again.decision_json == first.decision_json
+    engine.commit()
+    assert engine.record.count() == 1
+
+
+@pytest.mark.parametrize("before_commit", [True, False])
+def test_same_event_id_with_another_body_or_type_is_a_conflict(engine, before_commit):
+    """Idempotency by content: an id names one event; a retry that changes the amount or the recipient
+    (or reuses a transfer's id for a login) is refused with 409, and nothing of it is kept."""
+    first = engine.decide(transfer(event_id="dup-c", amount="25000"))
+    if not before_commit:
+        engine.commit()
+    for other in (transfer(event_id="dup-c", amount="9999999"), transfer(event_id="dup-c", to_account="40817810999"),
+                  ev("login", event_id="dup-c", device_id="d1", success=True)):
+        with pytest.raises(EventConflict) as refused:
+            engine.decide(other)
+        assert refused.value.status == 409 and refused.value.field == "event_id"
+    same = engine.decide(transfer(event_id="dup-c", amount="25000.00"))  # the same amount, written otherwise
+    assert same.duplicate and same.decision_json == first.decision_json
     engine.commit()
     assert engine.record.count() == 1
 
@@ -51,7 +69,9 @@ def test_an_old_id_sent_again_with_a_new_time_gets_its_first_decision(setup_db):
     assert refused.value.ids == ["old-1"]
     assert e.record.count() == 2  # nothing of the group was stored
     fresh = e.decide(transfer(event_id="fresh-1", ts="2026-02-06T11:00:00Z"))
-    again = e.decide(transfer(event_id="old-1", ts="2026-02-06T11:05:00Z", amount="5000.00"))
+    with pytest.raises(EventConflict):  # now known: another time and amount are another event (409)
+        e.decide(transfer(event_id="old-1", ts="2026-02-06T11:05:00Z", amount="5000.00"))
+    again = e.decide(transfer(event_id="old-1", ts="2026-02-02T10:00:00Z"))  # the same event, sent again
     assert not fresh.duplicate and again.duplicate and again.decision_json == first.decision_json
     e.commit()
     assert e.record.count() == 3

@@ -66,22 +66,29 @@ def test_decisions_context_and_errors(server):
         assert body["field"] == "amount" and body["status"] == 422
         assert c.get("/v1/decisions/h-3").status_code == 404  # nothing of it was stored
 
-        again = c.post("/v1/events", content=transfer(event_id="h-1", rail="sbp", amount="5"))
+        again = c.post("/v1/events", content=transfer(event_id="h-1", rail="sbp"))
         assert again.status_code == 200 and again.content == c.get("/v1/decisions/h-1").content
+        changed = c.post("/v1/events", content=transfer(event_id="h-1", rail="sbp", amount="5"))
+        assert changed.status_code == 409 and changed.headers["content-type"] == "application/problem+json"
+        assert changed.json()["field"] == "event_id" and "another body" in changed.json()["detail"]
+        assert c.get("/v1/decisions/h-1").content == again.content  # nothing changed
 
 
-def test_an_old_id_with_a_new_time_is_refused_once_then_a_duplicate(db_url):
+def test_an_old_id_with_a_new_time_is_refused_once_then_a_conflict(db_url):
     """After a restart the in-memory horizon does not hold an id four days old: sent again with a
-    new time, the record refuses the group once (503, nothing stored), then it is a duplicate."""
-    with serving(QALQAN_DB=db_url) as (base, _), httpx.Client(base_url=base, timeout=10) as c:
+    new time, the record refuses the group once (503, nothing stored), then it is a conflict (409):
+    another time and amount are another event. The event itself, sent again, gets its decision."""
+    clock = {"QALQAN_CLOCK_START": "2026-02-06T12:00:00Z"}  # the server lives four days on
+    with serving(QALQAN_DB=db_url, **clock) as (base, _), httpx.Client(base_url=base, timeout=10) as c:
         first = c.post("/v1/events", content=transfer(event_id="h-old", ts="2026-02-02T10:00:00Z"))
         assert first.status_code == 200
         assert c.post("/v1/events", content=transfer(ts="2026-02-06T10:00:00Z")).status_code == 200
-    with serving(QALQAN_DB=db_url) as (base, _), httpx.Client(base_url=base, timeout=10) as c:
+    with serving(QALQAN_DB=db_url, **clock) as (base, _), httpx.Client(base_url=base, timeout=10) as c:
         retry = transfer(event_id="h-old", ts="2026-02-06T10:05:00Z", amount="7000.00")
         refused = c.post("/v1/events", content=retry)
         assert refused.status_code == 503 and "h-old" in refused.json()["detail"]
-        again = c.post("/v1/events", content=retry)
+        assert c.post("/v1/events", content=retry).status_code == 409
+        again = c.post("/v1/events", content=transfer(event_id="h-old", ts="2026-02-02T10:00:00Z"))
         assert again.status_code == 200 and again.content == first.content
 
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +42,22 @@ class Settings:
     rules_dir: Path | None = None
     # Where the feature state is kept besides memory (QALQAN_STATE=redis://…; unset: in-process only).
     state_url: str | None = None
+    # A live server refuses an event whose ts is more than this many seconds ahead of its clock
+    # (QALQAN_MAX_SKEW): a forged future time must not fire deadlines nor jump windows.
+    max_skew_s: int = 300
+    # Replay refuses a line more than this many seconds ahead of the stream's running time
+    # (QALQAN_MAX_LEAD, default 31 days): a broken or forged time is bad input, not a jump of the clock.
+    max_lead_s: int = 31 * 86_400
+    # The live server's clock starts at this instant and runs at real speed (QALQAN_CLOCK_START,
+    # RFC 3339): for drills, demos and tests on recorded dates; refused in production mode.
+    clock_start: datetime | None = None
+
+    def server_clock(self) -> Callable[[], int]:
+        """The clock a live server (``serve``, workers) runs its deadlines on, in µs since the epoch."""
+        if self.clock_start is None:
+            return lambda: time.time_ns() // 1000
+        offset = int(self.clock_start.timestamp() * 1_000_000) - time.time_ns() // 1000
+        return lambda: time.time_ns() // 1000 + offset
     # The largest request body taken (bytes, QALQAN_MAX_BODY): a larger one is refused with 413,
     # read no further than the limit.
     max_body: int = 8 * 1024 * 1024
@@ -92,7 +111,24 @@ def from_env(db_url: str | None = None, home: str | Path | None = None) -> Setti
         rules_dir=Path(os.environ["QALQAN_RULES"]) if os.environ.get("QALQAN_RULES") else None,
         state_url=os.environ.get("QALQAN_STATE") or None,
         max_body=_int_env("QALQAN_MAX_BODY", 8 * 1024 * 1024), max_batch=_int_env("QALQAN_MAX_BATCH", 1000),
+        max_skew_s=_int_env("QALQAN_MAX_SKEW", 300), max_lead_s=_int_env("QALQAN_MAX_LEAD", 31 * 86_400),
+        clock_start=_clock_start(os.environ.get("QALQAN_CLOCK_START"), production),
     )
+
+
+def _clock_start(raw: str | None, production: bool) -> datetime | None:
+    if not raw:
+        return None
+    if production:
+        raise ConfigError("QALQAN_CLOCK_START: a production server runs on the real clock; unset it")
+    try:
+        start = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"QALQAN_CLOCK_START: expected an RFC 3339 time (2026-02-02T12:00:00Z), "
+                          f"got {raw!r}") from None
+    if start.tzinfo is None:
+        raise ConfigError(f"QALQAN_CLOCK_START: {raw!r} needs a time zone (Z or +hh:mm)")
+    return start
 
 
 def _rule_params(path: str | None) -> dict[str, dict[str, Any]]:

@@ -12,6 +12,7 @@ a restart after SIGKILL decides the rest of a stream exactly as an uninterrupted
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -24,11 +25,15 @@ from .events import (
     MONEY_TYPES,
     Decision,
     Event,
+    EventConflict,
     EventError,
     Hold,
     Reason,
+    TargetNotFound,
     decode_event,
+    refuse_ahead,
     ts_to_us,
+    us_to_rfc3339,
 )
 from .features import definitions
 from .features.online import OnlineFeatures
@@ -38,13 +43,13 @@ from .lists import ListIndex
 from .models import Scorer
 from .models.registry import load_live_model
 from .policy import ModelPolicy, decide_action, is_allowed
-from .privacy import Tokenizer
 from .rules.ruleset import RuleSet, load_packs
 from .rules.scope import scope
 from .seen import SeenIds
 from .state import RedisState, open_state, record_namespace
 from .store import Record, open_record
 from .store.base import DEFAULT_ORG, Batch, DuplicateEvents, ListRow, Row
+from .tenancy import Tokenizers
 
 __all__ = ["Engine", "Outcome", "EventError", "DEFAULT_PACKS"]
 
@@ -108,7 +113,10 @@ class Engine:
         # (or the worker's partition of it); None: in-process only, and no cost per commit.
         self.state: RedisState | None = open_state(
             settings.state_url, state_namespace or record_namespace(self.record.url))
-        self.tokenizer = Tokenizer(settings.key)
+        # Each organisation's identifiers are tokenised under its own key (tenancy.py): its
+        # feature state, lists and holds never meet another's.
+        self.tokenizers = Tokenizers(settings.key)
+        self.tokenizer = self.tokenizers.default
         self.money = Money(settings.fx)
         self.feature_set = definitions.load()
         self.rules = rules or self.load_rules()
@@ -132,6 +140,8 @@ class Engine:
         # turns this off and commits groups itself, on a writer thread.
         self.auto_commit = True
         self.seq = 0
+        # None: deadlines run on the events' own time (replay); live serving sets the server's clock.
+        self.clock: Callable[[], int] | None = None
         self.restored = self._restore()
         if self.state is not None:
             self.state.on_restored(self)
@@ -186,23 +196,24 @@ class Engine:
         use the default one). Raises ``EventError`` (nothing stored) on bad input."""
         t0 = time.perf_counter_ns()
         event = decode_event(data)
-        return self.decide_event(event, t0, org=org)
+        return self.decide_event(event, t0, org=org, sent=True)
 
     # --- answers to holds (the API and the CLI call these) ------------------------------------
     def answer_hold(self, target: str, response: str, by: str = "client", ts: str | None = None,
                     org: str = DEFAULT_ORG) -> Outcome:
         """The client's (or trusted person's) answer, as an event: idempotent per answer."""
-        held = self.holds.holds.get(target)
+        held = self.holds.of(target, org)
         if held is None:
-            raise EventError("target_event_id", f"no hold on event {target!r}")
-        return self.decide_event(hold_answer(target, response, by, ts, held.customer), protected=True, org=org)
+            raise TargetNotFound("target_event_id", f"no hold on event {target!r}")
+        return self.decide_event(hold_answer(target, response, by, ts or self.now_ts(), held.customer),
+                                 protected=True, org=org)
 
     def repeat_hold(self, target: str, ts: str | None = None, org: str = DEFAULT_ORG) -> Outcome:
         """The client repeats a suspended order with the same details (art. 8)."""
         body = self._stored_body(target)
-        if body is None or target not in self.holds.holds:
-            raise EventError("target_event_id", f"no hold on event {target!r}")
-        return self.decide_event(repeated_order(target, body, ts), protected=True, org=org)
+        if body is None or self.holds.of(target, org) is None:
+            raise TargetNotFound("target_event_id", f"no hold on event {target!r}")
+        return self.decide_event(repeated_order(target, body, ts or self.now_ts()), protected=True, org=org)
 
     def _stored_body(self, event_id: str) -> bytes | None:
         for row in self.record.buffered():
@@ -211,21 +222,34 @@ class Engine:
         return self.record.event_body(event_id)
 
     def decide_event(self, event: Event, t0: int | None = None, protected: bool = False,
-                     org: str = DEFAULT_ORG) -> Outcome:
+                     org: str = DEFAULT_ORG, sent: bool = False) -> Outcome:
+        """``sent``: the event came as sent by a client (not built by qalqan's own people's API),
+        so an id it reuses must carry the same event (idempotency by content)."""
         t0 = t0 or time.perf_counter_ns()
         eid = event.event_id
         etype: str = event.__struct_config__.tag  # type: ignore[union-attr,assignment]
         seen = self._seen(eid, event.ts)
         if seen is not None:
+            if sent:
+                self._same_as_stored(event, etype, org)
             decision_json = seen[1]
             decision = msgspec.json.decode(decision_json, type=Decision) if decision_json else None
             return Outcome(eid, etype, decision, decision_json, duplicate=True)
 
+        clock_us = self._clock_for(event)
+        if etype == "hold_response" and self.holds.of(event.target_event_id, org) is None:  # type: ignore[union-attr]
+            # Only the organisation that holds the transfer may answer for its client.
+            raise TargetNotFound("target_event_id", f"no hold on event {event.target_event_id!r}")  # type: ignore[union-attr]
         if not protected:  # events rebuilt from the record carry tokens already
-            self.tokenizer.protect(event)
+            self.tokenizers.of(org).protect(event)
         v = event_view(event, self.money)
+        if "amount" in v and v.get("amount_base") is None:  # never a silent skip of every amount rule
+            raise EventError("currency", f"no exchange rate for {v['currency']!r}: known currencies are "
+                                         f"{', '.join(sorted(self.money.rates))} (configure the rate table)")
         v.features = self.features
-        self._advance(v["ts_us"])
+        if org != DEFAULT_ORG:
+            v["scope"] = org  # merchants' and ATMs' keys are the organisation's own (tenancy.py)
+        self._advance(v["ts_us"] if clock_us is None else clock_us)
         money = etype in MONEY_TYPES
         decision: Decision | None = None
         decision_json: bytes | None = None
@@ -258,7 +282,7 @@ class Engine:
         self.seq += 1
         self.record.append(
             Row(self.seq, eid, etype, v["ts_us"], event.customer_id, _encode(event),
-                decision.action if decision else None, decision_json, org)
+                decision.action if decision else None, decision_json, org, clock_us)
         )
         self._recent[eid] = decision_json
         self.seen.add(eid, v["ts_us"])
@@ -267,11 +291,77 @@ class Engine:
             self.commit()
         return Outcome(eid, etype, decision, decision_json, candidate=candidate if money else None)
 
-    # --- holds (161-FZ art. 8) -----------------------------------------------------------------
-    def _advance(self, ts_us: int) -> None:
-        """Applies the holds' deadlines up to this event's time, before deciding it."""
-        for n in self.holds.advance(ts_us):
+    # --- time: whose clock runs the deadlines ------------------------------------------------------
+    def use_clock(self, clock: Callable[[], int] | None) -> None:
+        """Live serving (``serve``, workers): deadlines run on ``clock`` (the server's, integer µs)
+        and fire by ``tick`` without waiting for an event; an event more than ``max_skew_s``
+        ahead of it is refused. None: deadlines run on the stream's own time (replay)."""
+        self.clock = clock
+
+    def _clock_for(self, event: Event) -> int | None:
+        """The time deadlines are advanced to before this event: the server's clock when live,
+        else None (the event's own time). Refuses a ``ts`` that would forge power over time."""
+        if self.clock is not None:
+            now = self.clock()
+            refuse_ahead(event.ts, now, self.settings.max_skew_s, "the server's clock")
+            return now
+        running = self.seen.watermark
+        if running:
+            refuse_ahead(event.ts, running, self.settings.max_lead_s,
+                         f"the stream's running time {us_to_rfc3339(running)}")
+        return None
+
+    def now_ts(self) -> str:
+        """"Now" for an event qalqan builds itself (a hold's answer, a list change, a label): the
+        server's clock when live; else the stream's running time (the CLI on a recorded stream), or
+        the real time before any event."""
+        us = self.clock() if self.clock is not None else (self.seen.watermark or time.time_ns() // 1000)
+        return us_to_rfc3339(us)
+
+    def tick(self) -> int:
+        """Fires the deadlines that the server's clock has passed (live serving); returns how many
+        notices it buffered (durable with the next commit)."""
+        if self.clock is None:
+            return 0
+        n = self._advance(self.clock())
+        if n:
+            self._pending += 1  # the notices are a write of their own: the next commit makes them durable
+        return n
+
+    def _advance(self, ts_us: int) -> int:
+        """Applies the holds' deadlines up to ``ts_us`` (the event's time in replay, the server's
+        clock when live), before deciding the event."""
+        notices = self.holds.advance(ts_us)
+        for n in notices:
             self.record.append_outbox((n.ts_us, n.customer, n.event_id, n.kind, n.text))
+        return len(notices)
+
+    def _same_as_stored(self, event: Event, etype: str, org: str) -> None:
+        """An id sent again must carry the same event: another body or type is a conflict (409)."""
+        stored = self._stored_row(event.event_id)
+        if stored is None:
+            return
+        body, owner = stored
+        if owner != org:
+            return  # another organisation's id: the API answers 409 without looking (api/app.py)
+        self.tokenizers.of(org).protect(event)
+        try:
+            same = decode_event(body) == event
+        except EventError:
+            same = False
+        if not same:
+            raise EventConflict("event_id", f"{event.event_id!r} was sent before with another "
+                                            f"{'type' if msgspec.json.decode(body).get('type') != etype else 'body'}: "
+                                            "an event id names one event; nothing was changed")
+
+    def _stored_row(self, event_id: str) -> tuple[bytes, str] | None:
+        for row in self.record.buffered():
+            if row.event_id == event_id:
+                return row.body, row.org
+        body = self.record.event_body(event_id)
+        return None if body is None else (body, self.record.event_org(event_id) or DEFAULT_ORG)
+
+    # --- holds (161-FZ art. 8) -----------------------------------------------------------------
 
     def _repeat(self, v: dict[str, Any], action: str, reasons: list[Reason]) -> str:
         """Repeating a suspended order with the same details confirms it (art. 8): it executes,
@@ -322,10 +412,10 @@ class Engine:
         etype, ts = v["type"], v["ts_us"]
         notices = []
         if etype == "hold_response":
-            held = self.holds.holds.get(v["target_event_id"])
-            db_hit = held is not None and "cbr_fincert" in self.lists.lists_of(
-                "account", _org_key(org, held.to_account), ts)
-            notices += self.holds.respond(v["target_event_id"], v["response"], v["by"], ts, db_hit)
+            held = self.holds.of(v["target_event_id"], org)  # another organisation's hold is not there
+            if held is not None:
+                db_hit = "cbr_fincert" in self.lists.lists_of("account", _org_key(org, held.to_account), ts)
+                notices += self.holds.respond(v["target_event_id"], v["response"], v["by"], ts, db_hit)
         elif "art8.repeat" in v["reason_codes"]:
             orig = self.holds.repeated(v["customer_id"], v["to_account"], v.get("amount_base"))
             if orig is not None:
@@ -335,7 +425,7 @@ class Engine:
             notices += self.holds.start(
                 v["event_id"], v["customer_id"], ts, "kz" if hold_kind == "kz_block" else "art8",
                 hold_kind.endswith("trusted"), v.get("to_account"), v.get("amount_base"),
-                cooling=hold_kind.endswith("cooling_off"),
+                cooling=hold_kind.endswith("cooling_off"), org=org,
             )
         for n in notices:
             self.record.append_outbox((n.ts_us, n.customer, n.event_id, n.kind, n.text))
@@ -437,7 +527,9 @@ class Engine:
             event = decode_event(row.body)
             v = event_view(event, self.money)
             v.features = self.features
-            self._advance(v["ts_us"])
+            if row.org != DEFAULT_ORG:
+                v["scope"] = row.org
+            self._advance(v["ts_us"] if row.clock_us is None else row.clock_us)
             self.features.read(v, v)
             _decision_view(v, msgspec.json.decode(row.decision, type=Decision) if row.decision else None)
             self.seq = row.seq - 1

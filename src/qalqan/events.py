@@ -21,6 +21,8 @@ from msgspec import Meta, Struct, field
 __all__ = [
     "Event",
     "EventError",
+    "EventConflict",
+    "TargetNotFound",
     "Decision",
     "Reason",
     "Hold",
@@ -29,12 +31,16 @@ __all__ = [
     "event_from_dict",
     "json_schema",
     "ts_to_us",
+    "refuse_ahead",
     "us_to_rfc3339",
 ]
 
 
 class EventError(ValueError):
     """An event that breaks the contract; names the field and the problem."""
+
+    # The HTTP status it is answered with (a subclass names another: a conflict, a missing target).
+    status = 422
 
     def __init__(self, field: str, problem: str, line: int | None = None) -> None:
         self.field = field
@@ -56,6 +62,18 @@ class EventError(ValueError):
         return d
 
 
+class EventConflict(EventError):
+    """An event id already taken by another event (another body or type): 409, nothing changes."""
+
+    status = 409
+
+
+class TargetNotFound(EventError):
+    """An event naming an object (a hold) that its organisation does not have: 404, nothing changes."""
+
+    status = 404
+
+
 # --- value types --------------------------------------------------------------------------
 _MAX_AMOUNT = Decimal("1e15")
 Amount = Annotated[Decimal, Meta(description="a positive decimal number or decimal string")]
@@ -71,6 +89,18 @@ class InfraRisk(Struct, forbid_unknown_fields=False):
     factors: list[str] = []
 
 
+# Event time outside these years is a forged or broken clock, never a real event: refused, so that
+# no timestamp can jump the windows, the duplicate horizon or a replay's deadlines by centuries.
+TS_MIN = datetime(2000, 1, 1, tzinfo=UTC)
+TS_MAX = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def _check_time(name: str, value: datetime | None) -> None:
+    if value is not None and not TS_MIN <= value < TS_MAX:
+        raise ValueError(f"Implausible time for `{name}`: {value.isoformat()} is not within "
+                         f"{TS_MIN:%Y-%m-%d}..{TS_MAX:%Y-%m-%d}")
+
+
 class _Envelope(Struct, tag_field="type", kw_only=True, forbid_unknown_fields=True):
     event_id: Id
     ts: Ts
@@ -78,9 +108,13 @@ class _Envelope(Struct, tag_field="type", kw_only=True, forbid_unknown_fields=Tr
     # Unknown fields of the incoming event, kept as sent (after redaction).
     extra: dict[str, Any] | None = None
 
+    def __post_init__(self) -> None:
+        _check_time("ts", self.ts)
+
 
 class _Money(_Envelope, kw_only=True):
     def __post_init__(self) -> None:
+        _check_time("ts", self.ts)
         # msgspec cannot bound a Decimal; a zero or negative amount is refused here.
         amount: Decimal = self.amount  # type: ignore[attr-defined]
         if not amount.is_finite() or amount <= 0 or amount >= _MAX_AMOUNT:
@@ -200,6 +234,10 @@ class Intel(_Envelope, tag="intel", kw_only=True):
     op: Literal["add", "remove"]
     expires_at: Ts | None = None
 
+    def __post_init__(self) -> None:
+        _check_time("ts", self.ts)
+        _check_time("expires_at", self.expires_at)
+
 
 class HoldResponse(_Envelope, tag="hold_response", kw_only=True):
     """qalqan's extension of the contract: the client (or the trusted person) answers a hold."""
@@ -268,6 +306,9 @@ def _error_from_msgspec(exc: msgspec.ValidationError) -> EventError:
         fld, problem = "$", msg
     if problem.startswith("Expected a positive amount"):
         fld = f"{fld}.amount" if fld != "$" else "amount"
+    mt = re.match(r"Implausible time for `([^`]+)`: (.*)", problem)
+    if mt:
+        fld, problem = mt.group(1), f"implausible time: {mt.group(2)}"
     mm = re.match(r"Object missing required field `([^`]+)`", problem)
     if mm:
         fld = f"{fld}.{mm.group(1)}" if fld != "$" else mm.group(1)
@@ -285,6 +326,11 @@ def event_from_dict(obj: Any) -> Event:
     known = _FIELDS.get(etype) if isinstance(etype, str) else None
     if known is None:
         raise EventError("type", f"unknown event type {etype!r}; expected one of {sorted(EVENT_TYPES)}")
+    for name in ("ts", "expires_at"):  # an epoch number is no RFC 3339 time (the slow path would take it)
+        value = obj.get(name)
+        if value is not None and not isinstance(value, str):
+            raise EventError(name, f"expected an RFC 3339 string (e.g. 2026-01-15T10:22:03Z), "
+                                   f"got {type(value).__name__}")
     if "extra" in obj or not known.issuperset(obj):
         extra = {k: v for k, v in obj.items() if k not in known or k == "extra"}
         obj = {k: v for k, v in obj.items() if k in known and k != "extra"}
@@ -316,6 +362,13 @@ def ts_to_us(ts: datetime) -> int:
     """Event time as integer microseconds since the epoch: exact, and cheap to compare."""
     d = ts - _EPOCH
     return (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
+
+
+def refuse_ahead(ts: datetime, limit_us: int, max_s: int, of_what: str) -> None:
+    """Refuses a ``ts`` more than ``max_s`` seconds ahead of ``limit_us`` (a server's clock, or a
+    stream's running time): a forged future must not fire deadlines nor jump windows."""
+    if ts_to_us(ts) > limit_us + max_s * 1_000_000:
+        raise EventError("ts", f"{ts.isoformat()} is more than {max_s} s ahead of {of_what}")
 
 
 def us_to_rfc3339(us: int) -> str:

@@ -49,6 +49,7 @@ class HoldState(msgspec.Struct):
     to_account: str | None = None
     amount: str | None = None      # the order's details, to recognise a repeat
     history: list[tuple[int, str]] = []
+    org: str = "default"           # whose hold: only that organisation may answer it
 
 
 class Notice(msgspec.Struct):
@@ -110,13 +111,18 @@ class HoldBook:
         until = ts_us + self.policy.cooling_off_days * DAY_US
         return Hold(until=_fmt(until), confirm_by=_fmt(ts_us), kind="161fz_art8_cooling_off")
 
+    def of(self, event_id: str, org: str) -> HoldState | None:
+        """The hold on ``event_id`` if it is organisation ``org``'s: another's is as absent as none."""
+        h = self.holds.get(event_id)
+        return h if h is not None and h.org == org else None
+
     def start(self, event_id: str, customer: str, ts_us: int, kind: str, trusted: bool,
-              to_account: str | None, amount: Any, cooling: bool = False) -> list[Notice]:
+              to_account: str | None, amount: Any, cooling: bool = False, org: str = "default") -> list[Notice]:
         self.changes += 1
         if cooling:  # a confirmed repeat to a FinCERT-listed recipient: executes after 2 days
             until = ts_us + self.policy.cooling_off_days * DAY_US
             h = HoldState(event_id, customer, "art8", "cooling_off", ts_us, until, ts_us, to_account,
-                          None if amount is None else str(amount), [(ts_us, "cooling_off")])
+                          None if amount is None else str(amount), [(ts_us, "cooling_off")], org)
             self.holds[event_id] = h
             heapq.heappush(self._deadlines, (until, event_id))
             text = f"confirmed by repeating; the recipient is in the FinCERT database: executes at {_fmt(until)}"
@@ -125,7 +131,7 @@ class HoldBook:
         until, confirm_by = self.terms(ts_us, kind, trusted)
         status = "asked_trusted" if trusted else "pending"
         h = HoldState(event_id, customer, kind, status, ts_us, until, confirm_by, to_account, amount,
-                      [(ts_us, status)])
+                      [(ts_us, status)], org)
         self.holds[event_id] = h
         heapq.heappush(self._deadlines, (confirm_by if kind == "art8" else until, event_id))
         self._by_order[(customer, to_account, amount)] = event_id

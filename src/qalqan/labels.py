@@ -8,7 +8,6 @@ The last label of a movement wins (train.py); ``legitimate`` is the contract's `
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import IO, Any
 
 import msgspec
@@ -47,7 +46,7 @@ def add(engine: Engine, actor: Actor, event_id: str, label: str, source: str | N
     if target.action is None:
         raise EventError("event_id", f"no money movement {event_id!r} (a context event is not labelled)")
     source = source or actor.role
-    when = ts if ts is not None else datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    when = ts if ts is not None else engine.now_ts()
     body = {"type": "label", "event_id": label_id or f"label:{event_id}:{word}:{source}", "ts": when,
             "customer_id": target.customer,
             "target_event_id": event_id, "label": word, "source": source}

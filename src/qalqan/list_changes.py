@@ -13,7 +13,7 @@ import csv
 import io
 import re
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, get_args
 
 import msgspec
@@ -40,23 +40,19 @@ class ListEntry(msgspec.Struct):
     seq: int
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def check_time(name: str, text: Any) -> None:
     """RFC 3339 or nothing (None); EventError naming the field otherwise."""
     if text is not None and (not isinstance(text, str) or not RFC3339.fullmatch(text)):
         raise EventError(name, f"expected RFC 3339, e.g. 2026-02-02T10:00:00Z; got {text!r}")
 
 
-def _event(actor: Actor, list_name: str, entity: str, value: Any, op: str, ts: str | None, ttl_s: Any,
+def _event(actor: Actor, list_name: str, entity: str, value: Any, op: str, ts: str, ttl_s: Any,
            expires_at: str | None, event_id: str | None, where: str = "") -> Intel:
     """Validates one change into an intel event; errors name the field (``[3].value`` in a bulk)."""
     check_time(f"{where}ts", ts)
     check_time(f"{where}expires_at", expires_at)
     body: dict[str, Any] = {"type": "intel", "event_id": event_id or f"list:{uuid.uuid4().hex}",
-                            "ts": _now() if ts is None else ts, "customer_id": f"{actor.role}:{actor.id}",
+                            "ts": ts, "customer_id": f"{actor.role}:{actor.id}",
                             "list": list_name, "entity": entity, "value": value, "op": op}
     if ttl_s is not None:
         if expires_at is not None:
@@ -96,7 +92,8 @@ def change(engine: Engine, actor: Actor, list_name: str, entity: str, value: Any
            event_id: str | None = None, tokenised: bool = False) -> Outcome:
     """Adds (``op="add"``) or removes one entry; buffered in the engine (durable at its next
     group commit). ``tokenised``: ``value`` is a token from the record, not a raw value."""
-    event = _event(actor, list_name, entity, value, op, ts, ttl_s, expires_at, event_id)
+    event = _event(actor, list_name, entity, value, op, engine.now_ts() if ts is None else ts, ttl_s, expires_at,
+                   event_id)
     return decide_once(engine, event, tokenised, actor.org)
 
 
@@ -144,7 +141,7 @@ def import_entries(engine: Engine, actor: Actor, list_name: str, items: list[dic
     check_time("ts", ts)
     if ttl_s is not None and not 0 < ttl_s <= MAX_TTL_S:
         raise EventError("ttl_s", f"must be seconds, above 0, at most {MAX_TTL_S}; got {ttl_s!r}")
-    ts = _now() if ts is None else ts
+    ts = engine.now_ts() if ts is None else ts
     events = []
     for i, item in enumerate(items):
         unknown = set(item) - {"entity", "value", "expires_at", "ttl_s"}
@@ -167,6 +164,6 @@ def entries(engine: Engine, actor: Actor, list_name: str, entity: str | None = N
     if entity is not None and entity not in ENTITIES:
         raise EventError("entity", f"unknown entity {entity!r}; expected one of {list(ENTITIES)}")
     if value is not None:
-        token = engine.tokenizer.token(value)
+        token = engine.tokenizers.of(actor.org).token(value)
     rows = engine.record.list_entries(actor.org, list_name, entity, token, after_seq, limit)
     return [ListEntry(r[0], r[1], r[2], None if r[4] is None else us_to_rfc3339(r[4]), r[5]) for r in rows]

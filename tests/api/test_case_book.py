@@ -192,7 +192,7 @@ def test_lists_import_with_ttl_and_restart_rebuilds_them(db_url, tmp_path, monke
     e.commit()
     got = list_changes.entries(e, ANALYST, "cbr_fincert")
     assert [x.entity for x in got] == ["account", "card"] and got[0].expires_at == "2026-02-02T10:00:00Z"
-    assert got[1].value == e.tokenizer.token("4111111111111111") != "4111111111111111"  # a token, never the number
+    assert got[1].value == e.tokenizers.of(ANALYST.org).token("4111111111111111") != "4111111111111111"
     assert list_changes.entries(e, OTHER_ORG, "cbr_fincert") == []
     inside = e.decide(transfer(to_account="40817810000000000555", ts="2026-02-02T09:30:00Z"), org="bank1")
     assert inside.decision.action == "hold"

@@ -25,5 +25,8 @@ def test_people_paths_keep_their_spec(db_url, tmp_path: Path) -> None:
         cli = Path(sys.executable).with_name("schemathesis")
         run = subprocess.run([str(cli), "run", f"{base}/openapi.json", "--include-path-regex",
                               "^/v1/(cases|lists|labels|audit)", "-n", "40", "-c", "all", "-w", "1",
+                              # a ts after the server's clock (plus QALQAN_MAX_SKEW) is refused with 422,
+                              # which no schema can say: that refusal is tested in tests/security
+                              "--exclude-checks", "positive_data_acceptance",
                               "--seed", "1"], capture_output=True, text=True, timeout=600, cwd=tmp_path)
         assert run.returncode == 0, run.stdout[-6000:]

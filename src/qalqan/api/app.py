@@ -39,6 +39,8 @@ from .outbox import outbox_routes
 from .receipts import receipt_routes
 
 PROBLEM = "application/problem+json"
+# How often the server's clock fires due deadlines (seconds).
+TICK_S = 0.5
 log = logging.getLogger("qalqan.api")
 # A batch gives the event loop a turn every this many events: health checks and other requests
 # are answered while a long batch is decided.
@@ -134,6 +136,9 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
     """``keys``: when given, every request but the open ones needs `Authorization: Bearer <key>`
     and a role that may use the endpoint (api/keys.py)."""
     committer = GroupCommit(engine)
+    # A live server: deadlines run on its clock (fired by ``ticks`` without waiting for an event),
+    # and an event's ts may not run ahead of it (engine.py, _clock_for).
+    engine.use_clock(engine.settings.server_clock())
 
     metrics = Metrics()
 
@@ -303,9 +308,23 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
+        ticker = asyncio.create_task(ticks())
         yield
+        ticker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ticker
         await committer.drain()
         engine.close()
+
+    async def ticks() -> None:
+        """Holds' and cooling-offs' deadlines fire on the server's clock, whether or not events come."""
+        while True:
+            await asyncio.sleep(TICK_S)
+            try:
+                if engine.tick():
+                    await committer.durable()
+            except Exception as exc:  # the record is down: the notices are rebuilt and fired again later
+                log.error("deadlines not written: %s", exc)
 
     async def post_event_route(request: Request) -> Response:
         try:

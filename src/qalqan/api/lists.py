@@ -70,7 +70,7 @@ def list_routes(engine: Engine, durable: Durable) -> list[Route]:
             return invalid(exc)
         if (down := await settled(durable)) is not None:
             return down
-        token = engine.tokenizer.token(doc["value"])
+        token = engine.tokenizers.of(actor.org).token(doc["value"])
         audit.log(record, actor, "list.add", f"list:{name}", f"{doc['entity']}:{token}")
         found = list_changes.entries(engine, actor, name, doc["entity"], token=token)
         body = {"event_id": outcome.event_id, "duplicate": outcome.duplicate,
@@ -100,7 +100,7 @@ def list_routes(engine: Engine, durable: Durable) -> list[Route]:
         if (bad := known(name)) is not None:
             return bad
         tokenised = request.query_params.get("token") in ("1", "true")
-        token = value if tokenised else engine.tokenizer.token(value)
+        token = value if tokenised else engine.tokenizers.of(actor.org).token(value)
         try:
             if entity not in list_changes.ENTITIES:
                 raise EventError("entity", f"unknown entity {entity!r}; expected one of {list(list_changes.ENTITIES)}")

@@ -7,7 +7,6 @@ answers and written to the append-only audit log (audit.py) with the user as the
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from .. import audit, cases, list_changes
@@ -38,10 +37,6 @@ class WorkError(ValueError):
 
 def actor_of(s: Session) -> Actor:
     return Actor(id=s.user, role=s.role, org=s.org, merchant=s.merchant)
-
-
-def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def listable(body: dict[str, Any]) -> list[tuple[str, str]]:
@@ -96,7 +91,7 @@ class Work:
         except EventError as exc:
             raise WorkError(exc.field, exc.problem) from None
         await self.durable()
-        token = value.strip() if tokenised else self.engine.tokenizer.token(value.strip())
+        token = value.strip() if tokenised else self.engine.tokenizers.of(actor_of(s).org).token(value.strip())
         self.log(s, f"list.{op}", f"list:{list_name}", f"{entity}:{token}")
         return f"{op} {entity} {'on' if op == 'add' else 'off'} {list_name}" + (" (again)" if outcome.duplicate else "")
 
@@ -104,7 +99,7 @@ class Work:
         if verb not in ("confirm", "reject", "repeat"):
             raise WorkError("verb", f"must be confirm, reject or repeat, not {verb!r}")
         try:
-            await self.holds.answer(event_id, verb, "client", now_rfc3339(), s.org)  # durable when it returns
+            await self.holds.answer(event_id, verb, "client", self.engine.now_ts(), s.org)  # durable when it returns
         except EventError as exc:
             raise WorkError(exc.field, exc.problem) from None
         self.log(s, f"hold.{verb}", f"event:{event_id}", "client" if verb != "repeat" else "")

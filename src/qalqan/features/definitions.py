@@ -14,14 +14,23 @@ from ..rules.expr import Compiler, ExprError, Fn
 
 DEFAULT_PATH = Path(__file__).with_name("definitions.yaml")
 
+
+
+def scoped(v: Any, value: Any) -> Any:
+    """A key that is no token (a merchant's, an ATM's id) is the organisation's own: the engine
+    sets ``scope`` on the views of any organisation but the default one (tenancy.py)."""
+    s = v.get("scope")
+    return value if s is None or value is None else f"{s}\x1f{value}"
+
+
 # How each entity's key is taken from the event view. Pairs join two tokens.
 ENTITIES: dict[str, Any] = {
     "customer": lambda v: v["customer_id"],
     "card": lambda v: v.get("card_id"),
     "device": lambda v: v.get("device_id"),
     "ip": lambda v: v.get("ip"),
-    "merchant": lambda v: v.get("merchant_id"),
-    "atm": lambda v: v.get("atm_id"),
+    "merchant": lambda v: scoped(v, v.get("merchant_id")),
+    "atm": lambda v: scoped(v, v.get("atm_id")),
     "account": lambda v: v.get("recipient_account"),
     "counterparty": lambda v: v.get("counterparty"),
     "to_customer": lambda v: v.get("to_customer_id"),

@@ -38,6 +38,9 @@ class Row(NamedTuple):
     action: str | None
     decision: bytes | None  # the decision, JSON (money movements only)
     org: str = DEFAULT_ORG  # whose event: every read of the record is scoped by it
+    # The server's clock when a live server decided it (holds' deadlines ran to it first); None in
+    # replay, where they run on event time. A restart folds the events to the same clock again.
+    clock_us: int | None = None
 
 
 class ListRow(NamedTuple):
@@ -199,6 +202,16 @@ class Buffered:
 
     def _lookup(self, event_id: str) -> tuple[bool, bytes | None]:
         raise NotImplementedError
+
+
+# A notice is written once: a deadline that a live server's clock fired is fired again after a
+# restart (the record holds no tick), and must not notify the client twice.
+OUTBOX_INSERT = ("INSERT INTO outbox (ts_us, customer, event_id, kind, text) SELECT ?,?,?,?,? "
+                 "WHERE NOT EXISTS (SELECT 1 FROM outbox WHERE event_id = ? AND kind = ?)")
+
+
+def outbox_args(batch: Batch) -> list[tuple[Any, ...]]:
+    return [(*n, n[2], n[3]) for n in batch.outbox]
 
 
 def outbox_query(after: int, limit: int, org: str | None) -> tuple[str, tuple[Any, ...]]:

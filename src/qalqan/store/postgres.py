@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 
-from .base import Batch, Buffered, Row, StoreError, list_rows_with_org, outbox_query
+from .base import OUTBOX_INSERT, Batch, Buffered, Row, StoreError, list_rows_with_org, outbox_args, outbox_query
 from .workflow import Execute, Workflow, fill_inbox, inbox_rows
 
 SCHEMA = """
@@ -22,7 +22,8 @@ CREATE TABLE IF NOT EXISTS events (
     body BYTEA NOT NULL,
     action TEXT,
     decision BYTEA,
-    org TEXT NOT NULL DEFAULT 'default'
+    org TEXT NOT NULL DEFAULT 'default',
+    clock_us BIGINT
 );
 CREATE TABLE IF NOT EXISTS list_entries (
     list TEXT NOT NULL,
@@ -42,6 +43,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     kind TEXT NOT NULL,
     text TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS outbox_event ON outbox (event_id);
 CREATE TABLE IF NOT EXISTS snapshots (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     seq BIGINT NOT NULL,
@@ -54,6 +56,10 @@ DO $$ BEGIN
     IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()
                    AND table_name = 'events' AND column_name = 'org') THEN
         ALTER TABLE events ADD COLUMN org TEXT NOT NULL DEFAULT 'default';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()
+                   AND table_name = 'events' AND column_name = 'clock_us') THEN
+        ALTER TABLE events ADD COLUMN clock_us BIGINT;
     END IF;
     IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()
                    AND table_name = 'list_entries' AND column_name = 'org') THEN
@@ -147,7 +153,8 @@ class PostgresRecord(Buffered, Workflow):
             with self.conn.cursor() as cur:
                 if batch.rows:
                     with cur.copy(
-                        "COPY events (seq, event_id, type, ts_us, customer, body, action, decision, org) FROM STDIN"
+                        "COPY events (seq, event_id, type, ts_us, customer, body, action, decision, org, clock_us) "
+                        "FROM STDIN"
                     ) as copy:
                         for r in batch.rows:
                             copy.write_row(r)
@@ -162,10 +169,7 @@ class PostgresRecord(Buffered, Workflow):
                         list_rows_with_org(batch),
                     )
                 if batch.outbox:
-                    cur.executemany(
-                        "INSERT INTO outbox (ts_us, customer, event_id, kind, text) VALUES (%s,%s,%s,%s,%s)",
-                        batch.outbox,
-                    )
+                    cur.executemany(OUTBOX_INSERT.replace("?", "%s"), outbox_args(batch))
                 if batch.snapshot:
                     cur.execute(
                         "INSERT INTO snapshots VALUES (1, %s, %s) ON CONFLICT (id) DO UPDATE "
@@ -223,10 +227,11 @@ class PostgresRecord(Buffered, Workflow):
     def rows_after(self, seq: int) -> Iterator[Row]:
         with self.conn.cursor(name="rows_after") as cur:
             cur.itersize = 5000
-            cur.execute("SELECT seq, event_id, type, ts_us, customer, body, action, decision, org FROM events "
-                        "WHERE seq > %s ORDER BY seq", (seq,))
+            cur.execute("SELECT seq, event_id, type, ts_us, customer, body, action, decision, org, clock_us "
+                        "FROM events WHERE seq > %s ORDER BY seq", (seq,))
             for r in cur:
-                yield Row(r[0], r[1], r[2], r[3], r[4], bytes(r[5]), r[6], None if r[7] is None else bytes(r[7]), r[8])
+                yield Row(r[0], r[1], r[2], r[3], r[4], bytes(r[5]), r[6], None if r[7] is None else bytes(r[7]), r[8],
+                          r[9])
         self.conn.commit()
 
     def load_snapshot(self) -> tuple[int, bytes] | None:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .base import Batch, Buffered, Row, list_rows_with_org, outbox_query
+from .base import OUTBOX_INSERT, Batch, Buffered, Row, list_rows_with_org, outbox_args, outbox_query
 from .workflow import Execute, Workflow, fill_inbox, inbox_rows
 
 SCHEMA = """
@@ -27,7 +27,8 @@ CREATE TABLE IF NOT EXISTS events (
     body BLOB NOT NULL,
     action TEXT,
     decision BLOB,
-    org TEXT NOT NULL DEFAULT 'default'
+    org TEXT NOT NULL DEFAULT 'default',
+    clock_us INTEGER
 );
 CREATE TABLE IF NOT EXISTS list_entries (
     list TEXT NOT NULL,
@@ -47,6 +48,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     kind TEXT NOT NULL,
     text TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS outbox_event ON outbox (event_id);
 CREATE TABLE IF NOT EXISTS snapshots (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     seq INTEGER NOT NULL,
@@ -102,6 +104,8 @@ def _migrate(conn: sqlite3.Connection) -> None:
     """Records made before organisations: their rows belong to the default one."""
     if "org" not in {r[1] for r in conn.execute("PRAGMA table_info(events)")}:
         conn.execute("ALTER TABLE events ADD COLUMN org TEXT NOT NULL DEFAULT 'default'")
+    if "clock_us" not in {r[1] for r in conn.execute("PRAGMA table_info(events)")}:
+        conn.execute("ALTER TABLE events ADD COLUMN clock_us INTEGER")
     if "org" not in {r[1] for r in conn.execute("PRAGMA table_info(list_entries)")}:
         conn.executescript("""
             BEGIN;
@@ -129,12 +133,26 @@ def _people(conn: sqlite3.Connection) -> None:
     conn.execute("COMMIT")
 
 
+def _create_private(path: Path) -> None:
+    """A new record is created owner-only (0600), in a folder of its own made 0700 when it is new
+    too: it holds tokens, decisions and the people's notes. SQLite creates the ``-wal`` and
+    ``-shm`` files beside it with the database file's own permissions (tests/security checks
+    it), so they are 0600 as well. An existing record keeps the permissions it has."""
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)  # an empty file is an empty SQLite database
+
+
 class SqliteRecord(Buffered, Workflow):
     def __init__(self, path: str) -> None:
         super().__init__()
         self.url = f"sqlite:///{path}"
         if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _create_private(Path(path))
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.conn.execute("PRAGMA journal_mode=WAL")
         sync = os.environ.get("QALQAN_SQLITE_SYNC", "NORMAL").upper()
@@ -160,8 +178,8 @@ class SqliteRecord(Buffered, Workflow):
         c.execute("BEGIN")
         try:
             if batch.rows:
-                c.executemany("INSERT INTO events (seq, event_id, type, ts_us, customer, body, action, decision, org) "
-                              "VALUES (?,?,?,?,?,?,?,?,?)", batch.rows)
+                c.executemany("INSERT INTO events (seq, event_id, type, ts_us, customer, body, action, decision, org, "
+                              "clock_us) VALUES (?,?,?,?,?,?,?,?,?,?)", batch.rows)
                 inbox = inbox_rows(batch.rows)
                 if inbox:
                     c.executemany("INSERT INTO case_inbox (seq) VALUES (?)", inbox)
@@ -173,9 +191,7 @@ class SqliteRecord(Buffered, Workflow):
                     list_rows_with_org(batch),
                 )
             if batch.outbox:
-                c.executemany(
-                    "INSERT INTO outbox (ts_us, customer, event_id, kind, text) VALUES (?,?,?,?,?)", batch.outbox
-                )
+                c.executemany(OUTBOX_INSERT, outbox_args(batch))
             if batch.snapshot:
                 c.execute("INSERT OR REPLACE INTO snapshots VALUES (1, ?, ?)", batch.snapshot)
             c.execute("COMMIT")
@@ -221,7 +237,8 @@ class SqliteRecord(Buffered, Workflow):
             yield from batch
 
     def rows_after(self, seq: int) -> Iterator[Row]:
-        cur = self.conn.execute("SELECT * FROM events WHERE seq > ? ORDER BY seq", (seq,))
+        cur = self.conn.execute("SELECT seq, event_id, type, ts_us, customer, body, action, decision, org, clock_us "
+                                "FROM events WHERE seq > ? ORDER BY seq", (seq,))
         while batch := cur.fetchmany(5000):
             for r in batch:
                 yield Row(*r)

@@ -36,9 +36,9 @@ import psycopg
 from ..api.asgi import BodyRefused, Disconnected, check_body, read_body
 from ..api.keys import OPEN_PATHS, OPEN_PREFIXES, KeyRing, allowed
 from ..config import Settings
-from ..events import MONEY_TYPES, EventError, decode_event
-from ..privacy import Tokenizer
+from ..events import MONEY_TYPES, EventError, decode_event, refuse_ahead
 from ..store.base import DEFAULT_ORG, StoreError
+from ..tenancy import Tokenizers
 from .front_people import FrontPeople
 from .partition import EVERY, events_subject, partition_of
 from .publish import PARTS_HEADER, connect, ensure_stream
@@ -79,7 +79,10 @@ class Front:
             raise StoreError(f"QALQAN_DB: fronts read the workers' shared record: it must be postgresql://…, "
                              f"got {settings.db_url!r}")
         self.settings, self.cfg = settings, cfg
-        self.tokenizer = Tokenizer(settings.key)
+        # Routed by the organisation's own token of the customer, as the worker will key it (tenancy.py).
+        self.tokenizers = Tokenizers(settings.key)
+        # The server's clock: events ahead of it by more than the skew are refused (tenancy of time).
+        self.clock = settings.server_clock()
         self.parts_header = str(cfg.parts)
         self.waiting: dict[str, list[asyncio.Future[tuple[bytes, str | None]]]] = {}
         # psycopg blocks: the record is read on one thread of its own, never on the event loop.
@@ -164,7 +167,8 @@ class Front:
                             field="$", problem="one event per request")
         try:
             event = decode_event(body)
-            part = partition_of(event, self.tokenizer, self.cfg.parts)
+            refuse_ahead(event.ts, self.clock(), self.settings.max_skew_s, "the server's clock")
+            part = partition_of(event, self.tokenizers.of(org), self.cfg.parts)
         except EventError as exc:
             status = getattr(exc, "status", 422)
             return _problem(status, "Conflict" if status == 409 else "Invalid event", str(exc), field=exc.field,
@@ -176,6 +180,17 @@ class Front:
         headers = {PARTS_HEADER: self.parts_header}
         if org != DEFAULT_ORG:
             headers[ORG_HEADER] = org
+        if event.__struct_config__.tag == "hold_response":  # type: ignore[union-attr]
+            # Only the organisation that holds the transfer answers for its client; the worker checks
+            # the hold itself too (engine.py), this answers the caller 404 rather than 202.
+            try:
+                held = await self._read(self.record.event_in, org, event.target_event_id)  # type: ignore[union-attr]
+            except Exception as exc:
+                return self._unavailable(f"the record does not answer: {exc.__class__.__name__}: {exc}")
+            if held is None or held.action != "hold":
+                target = event.target_event_id  # type: ignore[union-attr]
+                return _problem(404, "Not found", f"target_event_id: no hold on event {target!r}",
+                                field="target_event_id", problem=f"no hold on event {target!r}")
         if event.__struct_config__.tag not in MONEY_TYPES:  # type: ignore[union-attr]
             targets = range(self.cfg.parts) if part == EVERY else (part,)
             try:

@@ -2,7 +2,7 @@
 
 ``FrontEngine`` gives them what they use of an ``Engine`` on a front:
 
-- ``record``, ``tokenizer``, ``decide_event``: ``FrontPeople``'s (front_people.py): reads on the
+- ``record``, ``tokenizers``, ``decide_event``: ``FrontPeople``'s (front_people.py): reads on the
   front's connection to the shared record; a person's change is an event sent to its worker(s);
 - ``settings``; ``rules`` and ``feature_set`` loaded from the settings as ``Engine`` loads them (the
   front has the workers' QALQAN_RULES …): the case page names the rules behind a case's reasons and
@@ -69,7 +69,7 @@ class FrontEngine:
     def __init__(self, people: FrontPeople) -> None:
         self.people = people
         self.settings = people.front.settings
-        self.tokenizer = people.tokenizer
+        self.tokenizers = people.tokenizers
         self.feature_set = definitions.load()
         self.rules = Engine.load_rules(self)  # type: ignore[arg-type]  # the engine's own loading: same packs
         self.holds = _RequestHolds()
@@ -81,6 +81,9 @@ class FrontEngine:
     def decide_event(self, event: Event, t0: int | None = None, protected: bool = False,
                      org: str = DEFAULT_ORG) -> Outcome:
         return self.people.decide_event(event, t0, protected, org)
+
+    def now_ts(self) -> str:
+        return self.people.now_ts()
 
 
 class FrontConsole(Console):

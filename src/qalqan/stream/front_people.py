@@ -6,7 +6,7 @@ gives them what they use of an ``Engine``, over the stream and the shared record
 - ``record``: a connection of this front's own to the shared PostgreSQL record, for reads, cases
   and audit rows. These handlers use it on the event loop, as the embedded API does; the hot paths
   (``POST /v1/events``, ``GET /v1/decisions``) keep reading on the front's record thread.
-- ``tokenizer``: the key every worker has.
+- ``tokenizers``: every organisation's tokenizer, from the key every worker has (tenancy.py).
 - ``decide_event`` and ``durable``: an event that a handler builds (a label, an `intel` list change,
   a hold's answer) is tokenised here, at the boundary, and appended to its customer's partition (an
   intel event to every partition, as ``POST /v1/events`` does) with ``Qalqan-Protected``: the
@@ -43,7 +43,7 @@ from ..api.holds import hold_routes
 from ..api.lists import list_routes
 from ..api.outbox import outbox_routes
 from ..engine import Outcome
-from ..events import Event, EventError
+from ..events import Event, EventError, us_to_rfc3339
 from ..holds import HoldState, hold_answer, repeated_order
 from ..store.base import DEFAULT_ORG
 from ..store.postgres import PostgresRecord
@@ -88,7 +88,7 @@ class FrontPeople:
 
     def __init__(self, front: Front) -> None:
         self.front = front
-        self.tokenizer = front.tokenizer
+        self.tokenizers = front.tokenizers
         self.record: FrontRecord | None = None
         self.app: Starlette | None = None  # the handlers, built once the record is open
         self.waiting: dict[str, list[asyncio.Future[bytes]]] = {}
@@ -130,12 +130,16 @@ class FrontPeople:
                 fut.set_result(msg.data)
 
     # --- what the handlers call ---------------------------------------------------------------
+    def now_ts(self) -> str:
+        """"Now" for the events a front builds: the server's clock, as the workers' deadlines run on."""
+        return us_to_rfc3339(self.front.clock())
+
     def decide_event(self, event: Event, t0: int | None = None, protected: bool = False, org: str = DEFAULT_ORG,
                      hold: str | None = None) -> Outcome:
         """Sends the event to its worker(s) and returns at once (``duplicate`` is known after
         ``durable``). ``hold``: the event answers the hold on that event id (the worker checks it)."""
         if not protected:
-            self.tokenizer.protect(event)
+            self.tokenizers.of(org).protect(event)
         etype: str = event.__struct_config__.tag  # type: ignore[union-attr,assignment]
         eid, parts = event.event_id, self.front.cfg.parts
         # Routed from the token as partition.py routes raw events (no person's event is a `message`).

@@ -132,11 +132,12 @@ class PartitionRecord(PostgresRecord):
     def rows_after(self, seq: int) -> Iterator[Row]:
         with self.conn.cursor(name="rows_after") as cur:
             cur.itersize = 5000
-            cur.execute("SELECT seq, event_id, type, ts_us, customer, body, action, decision, org FROM events "
-                        "WHERE seq > %s AND mod(seq, %s) = %s ORDER BY seq", (self._stored(seq), PARTS_MAX, self.part))
+            cur.execute("SELECT seq, event_id, type, ts_us, customer, body, action, decision, org, clock_us "
+                        "FROM events WHERE seq > %s AND mod(seq, %s) = %s ORDER BY seq",
+                        (self._stored(seq), PARTS_MAX, self.part))
             for r in cur:
                 yield Row(int(r[0]) // PARTS_MAX, self._local_id(r[1]), r[2], r[3], r[4], bytes(r[5]), r[6],
-                          None if r[7] is None else bytes(r[7]), r[8])
+                          None if r[7] is None else bytes(r[7]), r[8], r[9])
         self.conn.commit()
 
     def load_snapshot(self) -> tuple[int, bytes] | None:
