@@ -75,7 +75,7 @@ def start_workers(n: int, name: str, db: str, home: Path, idle: float,
     if state:
         env["QALQAN_STATE"] = state
     return [subprocess.Popen([sys.executable, "-m", "qalqan", "worker", "--nats", NATS, "--stream", name,
-                              "--partition", f"{p}/{n}", "--idle-exit", str(idle)], env=env,
+                              "--partition", f"{p}/{n}", "--idle-exit", str(idle), "--clock", "events"], env=env,
                              stdout=subprocess.DEVNULL, stderr=open(home / f"worker{p}.log", "ab"))
             for p in range(n)]
 

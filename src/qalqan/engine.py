@@ -350,7 +350,7 @@ class Engine:
         except EventError:
             same = False
         if not same:
-            raise EventConflict("event_id", f"{event.event_id!r} was sent before with another "
+            raise EventConflict(event.event_id, f"{event.event_id!r} was sent before with another "
                                             f"{'type' if msgspec.json.decode(body).get('type') != etype else 'body'}: "
                                             "an event id names one event; nothing was changed")
 

@@ -67,6 +67,10 @@ class EventConflict(EventError):
 
     status = 409
 
+    def __init__(self, event_id: str, problem: str) -> None:
+        super().__init__("event_id", problem)
+        self.event_id = event_id
+
 
 class TargetNotFound(EventError):
     """An event naming an object (a hold) that its organisation does not have: 404, nothing changes."""

@@ -120,7 +120,7 @@ def start_worker(stream: str, part: int, parts: int, env: dict[str, str], log: P
                  *extra: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "qalqan", "worker", "--nats", NATS_URL, "--stream", stream,
-         "--partition", f"{part}/{parts}", "--idle-exit", "2", *extra],
+         "--partition", f"{part}/{parts}", "--idle-exit", "2", "--clock", "events", *extra],
         env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT,
     )
 

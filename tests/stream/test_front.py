@@ -74,9 +74,9 @@ def front(stream: str, parts: int, env: dict[str, str], log: Path, *extra: str) 
     return f"http://127.0.0.1:{port}", ctx
 
 
-def worker(stream: str, part: int, parts: int, env: dict[str, str], log: Path) -> Any:
+def worker(stream: str, part: int, parts: int, env: dict[str, str], log: Path, *extra: str) -> Any:
     return running(["worker", "--nats", NATS_URL, "--stream", stream, "--partition", f"{part}/{parts}",
-                    "--batch", "100"], env, log)
+                    "--batch", "100", *extra], env, log)
 
 
 def wait_ready(base: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
@@ -144,10 +144,14 @@ def test_two_fronts_two_workers_answer_as_one_process(stream_file: Path, tmp_pat
     assert len({d["action"] for d in reference.values()}) >= 3  # not all approvals: the comparison means something
 
     with fresh_database() as db, fresh_stream() as stream:
-        env = env_for(tmp_path / "home", db)
+        # A month of traffic sent in seconds: the fronts' clock stands after it (no event is ahead of
+        # it), and the workers run deadlines on the stream's time, as replay does.
+        env = {**env_for(tmp_path / "home", db), "QALQAN_CLOCK_START": "2026-12-31T00:00:00Z"}
         logs = {n: tmp_path / f"{n}.log" for n in ("f0", "f1", "w0", "w1")}
         (a, fa), (b, fb) = front(stream, 2, env, logs["f0"]), front(stream, 2, env, logs["f1"])
-        with fa as pa, fb as pb, worker(stream, 0, 2, env, logs["w0"]), worker(stream, 1, 2, env, logs["w1"]):
+        events = ("--clock", "events")
+        with fa as pa, fb as pb, worker(stream, 0, 2, env, logs["w0"], *events), \
+                worker(stream, 1, 2, env, logs["w1"], *events):
             wait_ready(a, pa, logs["f0"])
             wait_ready(b, pb, logs["f1"])
             with httpx.Client(timeout=30) as http:

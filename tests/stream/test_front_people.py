@@ -27,6 +27,7 @@ from qalqan.rules.ruleset import PACKS_DIR
 from qalqan.stream.partition import events_subject, of_token
 from qalqan.stream.publish import PARTS_HEADER
 from qalqan.stream.worker import HOLD_HEADER, PROTECTED_HEADER, answers_subject
+from qalqan.tenancy import org_key
 
 from .conftest import need_servers
 from .helpers import KEY, NATS_URL, env_for, fresh_database, fresh_stream
@@ -48,8 +49,9 @@ def _rules(tmp: Path) -> Path:
 
 
 def _customers() -> dict[int, list[str]]:
-    """Customer ids by partition (of 2), three each, as the workers route them."""
-    tok, found = Tokenizer(bytes.fromhex(KEY)), {0: [], 1: []}  # type: dict[int, list[str]]
+    """Customer ids of bank1 by partition (of 2), three each, as the workers route them (by the
+    organisation's own token, tenancy.py)."""
+    tok, found = Tokenizer(org_key(bytes.fromhex(KEY), "bank1")), {0: [], 1: []}  # type: dict[int, list[str]]
     for i in range(100):
         cid = f"P{i:07d}"
         part = of_token(tok.token(cid), 2)

@@ -26,7 +26,7 @@ from starlette.routing import Route
 from .. import audit
 from ..console.app import console_routes
 from ..engine import Engine, Outcome
-from ..events import EventError, json_schema
+from ..events import EventConflict, EventError, json_schema
 from ..store.base import DEFAULT_ORG
 from .asgi import BodyRefused, Disconnected, check_body, read_body
 from .cases import actor_of, case_routes
@@ -144,9 +144,13 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
 
     max_body, max_batch = engine.settings.max_body, engine.settings.max_batch
 
-    def decide_one(raw: bytes, org: str = DEFAULT_ORG) -> Outcome:
+    def decide_one(raw: bytes, org: str = DEFAULT_ORG, who: audit.Actor = audit.LOCAL) -> Outcome:
         try:
             outcome = engine.decide(raw, org)
+        except EventConflict as exc:  # someone sent another event under a used id: people look at that
+            metrics.rejected += 1
+            audit.log(engine.record, who, "event.conflict", f"event:{exc.event_id}", exc.problem)
+            raise
         except EventError:
             metrics.rejected += 1
             raise
@@ -184,7 +188,8 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
         return {"title": "Conflict", "status": 409, "field": "event_id", "problem": "already used",
                 "detail": f"event_id {event_id!r} is already used: choose another id"}
 
-    async def post_batch(body: bytes, org: str = DEFAULT_ORG) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    async def post_batch(body: bytes, org: str = DEFAULT_ORG,
+                         who: audit.Actor = audit.LOCAL) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         """A JSON array of events: each is decided (or rejected) on its own, in order; the answer
         comes once all of them are durable. Too many events: refused whole (413), nothing decided."""
         try:
@@ -206,7 +211,7 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
                     # (buffered, not yet durable). Nothing of the batch is kept: it is sent again whole.
                     return unavailable(RuntimeError("the record refused a write while the batch was decided"))
             try:
-                o = decide_one(bytes(raw), org)
+                o = decide_one(bytes(raw), org, who)
             except EventError as exc:
                 results.append({"status": "rejected", "error": refused(exc, f"[{i}] ")})
                 continue
@@ -229,7 +234,8 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
                 results[i] = {"status": "rejected", "error": id_taken(o.event_id)}
         return 200, msgspec.json.encode(results), _JSON
 
-    async def post_event(body: bytes, org: str = DEFAULT_ORG) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    async def post_event(body: bytes, org: str = DEFAULT_ORG,
+                         who: audit.Actor = audit.LOCAL) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         """One event, or a batch (a JSON array). A body that is not UTF-8 or nests too deep is
         refused whole (422, field ``$``) before anything of it is decoded."""
         try:
@@ -237,9 +243,9 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
         except BodyRefused as exc:
             return _problem_parts(exc.status, exc.title, exc.detail, field=exc.field, problem=exc.problem)
         if body.lstrip()[:1] == b"[":
-            return await post_batch(body, org)
+            return await post_batch(body, org, who)
         try:
-            outcome = decide_one(body, org)
+            outcome = decide_one(body, org, who)
         except EventError as exc:
             return _problem_parts(**refused(exc))
         except Exception as exc:
@@ -258,13 +264,14 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
         """POST /v1/events: the body is read no further than QALQAN_MAX_BODY (413 past it)."""
         key = scope.get("qalqan.key")
         org = DEFAULT_ORG if key is None else key.org
+        who = audit.LOCAL if key is None else audit.Actor(id=key.id, role=key.role, org=key.org)
         try:
             body = await read_body(receive, max_body, scope)
         except BodyRefused as exc:
             status, payload, headers = _problem_parts(exc.status, exc.title, exc.detail, field=exc.field,
                                                       problem=exc.problem)
             return status, payload, [*headers, *exc.headers]
-        return await post_event(body, org)
+        return await post_event(body, org, who)
 
     async def get_decision(request: Request) -> Response:
         event_id, actor = request.path_params["event_id"], actor_of(request)

@@ -36,7 +36,8 @@ def openapi_paths(problem: dict[str, Any]) -> tuple[dict[str, Any], dict[str, An
     text = {"type": "string"}
     # The years the engine finds plausible (events.py, TS_MIN..TS_MAX); a live server also refuses a
     # time more than QALQAN_MAX_SKEW ahead of its clock, which no schema can say.
-    when = {"type": "string", "format": "date-time", "pattern": "^20\\d\\d" + RFC3339.pattern.removeprefix(r"\d{4}") + "$"}
+    year_20xx = "^20\\d\\d" + RFC3339.pattern.removeprefix(r"\d{4}") + "$"
+    when = {"type": "string", "format": "date-time", "pattern": year_20xx}
     ts = {**when, "type": ["string", "null"], "description": "event time, RFC 3339 (default: now)"}
     value = {"type": "string", "minLength": 1, "maxLength": 256}
     both = {"required": ["ttl_s", "expires_at"],  # an expiry one way or the other, not both

@@ -63,6 +63,9 @@ def worker(
                                    "is redelivered (after a worker dies)"),
     idle_exit: float | None = typer.Option(None, "--idle-exit", help="stop after the partition has been empty "
                                            "this many seconds (default: run until SIGTERM)"),
+    clock: str = typer.Option("server", "--clock", help="server: holds' deadlines run on this server's clock and "
+                              "events ahead of it are refused (live traffic from fronts); events: on the stream's own "
+                              "time, as replay (a published file)"),
 ) -> None:
     """Decide one partition of the stream, write the record, publish the decisions.
 
@@ -79,9 +82,12 @@ def worker(
     except PartitionError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
+    if clock not in ("server", "events"):
+        err.print(f"[red]error:[/red] --clock: expected server or events, got {clock!r}")
+        raise typer.Exit(2)
     settings = _settings(db)
     cfg = WorkerConfig(url, stream, part, parts, batch=batch, ack_wait_s=ack_wait, idle_exit_s=idle_exit,
-                       state_url=os.environ.get("QALQAN_STATE") or None)
+                       state_url=os.environ.get("QALQAN_STATE") or None, server_clock=clock == "server")
     try:
         stats = asyncio.run(run_worker(settings, cfg, log=err.print))
     except (StoreError, StateError, ConnectionError, PartitionMismatch) as exc:

@@ -36,13 +36,13 @@ import psycopg
 from ..api.asgi import BodyRefused, Disconnected, check_body, read_body
 from ..api.keys import OPEN_PATHS, OPEN_PREFIXES, KeyRing, allowed
 from ..config import Settings
-from ..events import MONEY_TYPES, EventError, decode_event, refuse_ahead
+from ..events import MONEY_TYPES, Event, EventError, decode_event, refuse_ahead
 from ..store.base import DEFAULT_ORG, StoreError
 from ..tenancy import Tokenizers
 from .front_people import FrontPeople
 from .partition import EVERY, events_subject, partition_of
 from .publish import PARTS_HEADER, connect, ensure_stream
-from .worker import ORG_HEADER, OWNER_HEADER
+from .worker import CONFLICT, CONFLICT_HEADER, ORG_HEADER, OWNER_HEADER
 
 PROBLEM = [(b"content-type", b"application/problem+json")]
 JSON = [(b"content-type", b"application/json")]
@@ -64,6 +64,10 @@ def _problem(status: int, title: str, detail: str, **extra: Any) -> Answer:
     body = {"type": f"https://qalqan.dev/problems/{title.lower().replace(' ', '-')}", "title": title,
             "status": status, "detail": detail, **extra}
     return status, msgspec.json.encode(body), PROBLEM
+
+
+def _conflict(eid: str, detail: str) -> Answer:
+    return _problem(409, "Conflict", f"event_id {eid!r}: {detail}", field="event_id", problem=detail)
 
 
 def _taken(eid: str) -> Answer:
@@ -125,9 +129,21 @@ class Front:
             await asyncio.get_running_loop().run_in_executor(self.pool, self.record.close)
         self.pool.shutdown()
 
+    def _same(self, event: Event, stored: bytes, org: str) -> bool:
+        """Idempotency by content, as the engine checks it (engine.py, _same_as_stored)."""
+        try:
+            return decode_event(stored) == self.tokenizers.of(org).protect(event)
+        except EventError:
+            return False
+
     async def _decided(self, msg: Any) -> None:
         headers = msg.headers or {}
         msg_id = headers.get("Nats-Msg-Id", "")
+        if msg_id.startswith("x:"):  # a worker refused an event whose id another event holds (409)
+            for fut in self.waiting.pop(headers.get(CONFLICT_HEADER, ""), None) or ():
+                if not fut.done():
+                    fut.set_result((msg.data, CONFLICT))
+            return
         waiters = self.waiting.pop(msg_id[2:], None) if msg_id.startswith("d:") else None
         for fut in waiters or ():
             if not fut.done():
@@ -199,9 +215,10 @@ class Front:
             except Exception as exc:
                 return self._unavailable(f"the stream did not take the event: {exc.__class__.__name__}: {exc}")
             return 202, msgspec.json.encode({"event_id": eid, "status": "accepted"}), JSON
-        return await self._money(eid, part, body, headers, org)
+        return await self._money(eid, part, body, headers, org, event)
 
-    async def _money(self, eid: str, part: int, body: bytes, headers: dict[str, str], org: str) -> Answer:
+    async def _money(self, eid: str, part: int, body: bytes, headers: dict[str, str], org: str,
+                     event: Event) -> Answer:
         fut: asyncio.Future[tuple[bytes, str | None]] = asyncio.get_running_loop().create_future()
         self.waiting.setdefault(eid, []).append(fut)  # before the publish: the decision cannot pass unseen
         try:
@@ -217,6 +234,8 @@ class Front:
                     return self._unavailable(f"the record does not answer: {exc.__class__.__name__}: {exc}")
                 if owner not in (None, org):
                     return _taken(eid)
+                if row is not None and not self._same(event, row.body, org):
+                    return _conflict(eid, "was sent before with another body")
                 if row is not None and row.decision is not None:
                     return 200, bytes(row.decision), JSON
             try:
@@ -224,6 +243,8 @@ class Front:
             except TimeoutError:
                 return self._unavailable(f"no decision within {self.cfg.answer_timeout_s:g} s; the event is kept "
                                          "and will be decided: send it again (same event_id) for its decision")
+            if owner == CONFLICT:  # the worker found the id taken by another event of this organisation
+                return _conflict(eid, decision.decode())
             if owner is not None and owner != org:  # the id was reused after the stream's duplicate window
                 return _taken(eid)
             return 200, decision, JSON

@@ -30,7 +30,7 @@ from nats.js.errors import FetchTimeoutError
 
 from ..config import Settings
 from ..engine import Engine, Outcome
-from ..events import EventError, decode_event
+from ..events import EventConflict, EventError, decode_event
 from ..holds import OPEN
 from ..store.base import DEFAULT_ORG, DuplicateEvents
 from .partition import decisions_subject, durable_name, events_subject
@@ -54,6 +54,11 @@ ANSWERS_HEADER = "Qalqan-Answers"
 # On a decision answered again for an event id that another organisation's event holds (sent after
 # the stream's duplicate window): that organisation. The waiting front answers 409, not the decision.
 OWNER_HEADER = "Qalqan-Owner"
+# A money movement refused because its id names another event of its organisation (EventConflict): the
+# worker publishes the refusal on the decisions subject (``x:`` id, this header naming the event id) so
+# the waiting front answers 409 at once instead of waiting out its budget.
+CONFLICT_HEADER = "Qalqan-Conflict"
+CONFLICT = "\x00conflict"
 
 
 def answers_subject(stream: str, part: int) -> str:
@@ -103,6 +108,9 @@ class WorkerConfig:
     # Stop once the partition has been empty this long and nothing of it is out unacknowledged
     # (tests, benchmarks); None: run until signalled.
     idle_exit_s: float | None = None
+    # True: live traffic, deadlines on the server's clock (Engine.use_clock); False: a published file,
+    # deadlines on the stream's own time, as replay decides it.
+    server_clock: bool = True
 
 
 async def run_worker(settings: Settings, cfg: WorkerConfig, log: Callable[[str], None] = print) -> WorkerStats:
@@ -113,6 +121,8 @@ async def run_worker(settings: Settings, cfg: WorkerConfig, log: Callable[[str],
     engine = Engine(dataclasses.replace(settings, state_url=cfg.state_url), record=record,
                     state_namespace=f"{info.host}:{info.port}/{info.dbname}:{cfg.stream}:{cfg.part}/{cfg.parts}")
     engine.auto_commit = False
+    if cfg.server_clock:
+        engine.use_clock(settings.server_clock())
     state = engine.state  # the engine restores from it and writes it after each commit (state/redis.py)
     source = "the record"
     if state is not None:
@@ -147,6 +157,8 @@ async def run_worker(settings: Settings, cfg: WorkerConfig, log: Callable[[str],
         await nc.subscribe(holds_list_subject(cfg.stream, cfg.part), cb=holds_list_reply)
         idle_since = time.monotonic()
         while not stop.is_set():
+            if engine.tick():  # deadlines the clock has passed, durable before anything else is decided
+                engine.commit()
             try:
                 msgs = await sub.fetch(cfg.batch, timeout=1.0)
             except (FetchTimeoutError, TimeoutError):
@@ -223,6 +235,7 @@ async def _batch(js: nats.js.JetStreamContext, engine: Engine, cfg: WorkerConfig
     """Returns the answers to the batch's protected messages, to be published once it is durable."""
     rejected: set[int] = set()
     refused: list[tuple[str, bytes] | None] = []
+    conflicts: list[tuple[str, bytes, dict[str, str]]] = []
     for attempt in (1, 2):
         decided: list[tuple[str, bytes, dict[str, str]]] = []
         answers: list[tuple[str, bytes] | None] = []
@@ -242,6 +255,9 @@ async def _batch(js: nats.js.JetStreamContext, engine: Engine, cfg: WorkerConfig
                 stats.rejected += 1
                 rejected.add(i)
                 refused.append(_answer(m, {"error": {"field": exc.field, "problem": exc.problem}}))
+                if isinstance(exc, EventConflict):
+                    conflicts.append((f"x:{exc.event_id}:{m.metadata.sequence.stream}", exc.problem.encode(),
+                                      {CONFLICT_HEADER: exc.event_id}))
                 await m.term()
                 continue
             keep.append(m)
@@ -268,7 +284,8 @@ async def _batch(js: nats.js.JetStreamContext, engine: Engine, cfg: WorkerConfig
     stats.events += len(keep)
     stats.duplicates += duplicates
     subject = decisions_subject(cfg.stream, cfg.part)
-    acks = [await js.publish_async(subject, d, headers=h) for _, d, h in decided]
+    acks = [await js.publish_async(subject, d, headers={"Nats-Msg-Id": mid, **h}) for mid, d, h in conflicts]
+    acks += [await js.publish_async(subject, d, headers=h) for _, d, h in decided]
     # A failure (or no answer) here leaves the batch unacknowledged: redelivered, and republished.
     await asyncio.wait_for(asyncio.gather(*acks), PUBLISH_TIMEOUT_S)
     for m in keep:
