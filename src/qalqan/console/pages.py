@@ -99,14 +99,19 @@ def case(session: Session, c: Case, doc: dict[str, Any], features: dict[str, Any
            if recomputed else "As the decision recorded them")
     parts.append(f'<div><h2>Features</h2><p class="note">{how}; money in minor units of the base currency.</p>'
                  + feat_html + "</div></div>")
+    history, merchant = doc.get("history", []), session.role == "merchant"
+    if merchant:  # the customer's payments at this merchant only: a row that does not say its merchant is not shown
+        history = [r for r in history if session.merchant and r.get("merchant_id") == session.merchant]
     hist = [[r["event_id"], r["type"], _short(r["ts"]), r.get("action") or "",
-             f"{r['amount']} {r.get('currency') or ''}" if r.get("amount") else ""] for r in doc.get("history", [])]
-    parts.append("<h2>Customer's recent history (before this event)</h2>"
+             f"{r['amount']} {r.get('currency') or ''}" if r.get("amount") else ""] for r in history]
+    parts.append(("<h2>Customer's recent payments here (before this event)</h2>" if merchant else
+                  "<h2>Customer's recent history (before this event)</h2>")
                  + table(["event", "type", "time", "action", "amount"], hist, "history"))
-    links = [[f, Safe(f'<code class="tok">{h(v)}</code>'), len(o), ", ".join(o[:8]) + (" …" if len(o) > 8 else "")]
-             for f, v, o in linked]
-    parts.append("<h2>Linked accounts and devices</h2>"
-                 + table(["kind", "value", "other customers", "who"], links, "linked", {2}))
+    if not merchant:  # other customers and their devices are the bank's to see, not a merchant's
+        links = [[f, Safe(f'<code class="tok">{h(v)}</code>'), len(o), ", ".join(o[:8]) + (" …" if len(o) > 8 else "")]
+                 for f, v, o in linked]
+        parts.append("<h2>Linked accounts and devices</h2>"
+                     + table(["kind", "value", "other customers", "who"], links, "linked", {2}))
     if journal:
         parts.append("<h2>Journal</h2>" + table(["time", "who", "role", "action", "detail"],
                                                 [[_short(j["at"]), j["actor"], j["role"], j["action"], j["detail"]]
