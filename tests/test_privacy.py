@@ -56,7 +56,11 @@ def test_embedded_key_is_created_once(isolated_home: Path):
 def test_production_refuses_without_key(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("QALQAN_MODE", "production")
     monkeypatch.setenv("QALQAN_DB", "sqlite:////tmp/x.db")
+    monkeypatch.delenv("QALQAN_CLOCK_START")  # the tests' clock (conftest.py): refused in production, below
     with pytest.raises(ConfigError, match="QALQAN_KEY"):
         from_env()
     monkeypatch.setenv("QALQAN_KEY", "ab" * 32)
     assert from_env().key == bytes.fromhex("ab" * 32)
+    monkeypatch.setenv("QALQAN_CLOCK_START", "2026-02-02T12:00:00Z")
+    with pytest.raises(ConfigError, match="QALQAN_CLOCK_START"):  # production runs on the real clock
+        from_env()

@@ -180,17 +180,19 @@ def get(record: Workflow, actor: Actor, case_id: int) -> Case:
 
 def detail(record: Workflow, actor: Actor, case_id: int, history: int = 20) -> dict[str, Any]:
     """Everything a person needs to decide: the case, the event (protected), its decision and
-    reasons, its features if the decision recorded them, and the customer's latest events."""
+    reasons, its features if the decision recorded them, and the customer's latest events (for a
+    merchant, its own payments only: never those at other merchants nor the customer's other events)."""
     case = get(record, actor, case_id)
     row = record.event_in(actor.org, case.event_id)
     if row is None:  # the case exists, so its event does; only a broken record lands here
         raise CaseNotFound(f"no event for case {case_id}")
     decision = msgspec.json.decode(row.decision) if row.decision else None
     recent = []
-    for r in record.history(actor.org, case.customer, before_seq=case.seq, limit=history):
+    for r in record.history(actor.org, case.customer, before_seq=case.seq, limit=history, merchant=_merchant(actor)):
         b = msgspec.json.decode(r.body)
         recent.append({"event_id": r.event_id, "type": r.type, "ts": us_to_rfc3339(r.ts_us), "action": r.action,
-                       "amount": None if b.get("amount") is None else str(b["amount"]), "currency": b.get("currency")})
+                       "amount": None if b.get("amount") is None else str(b["amount"]), "currency": b.get("currency"),
+                       "merchant_id": b.get("merchant_id")})
     return {"case": msgspec.to_builtins(case), "event": msgspec.json.decode(row.body), "decision": decision,
             "reasons": (decision or {}).get("reasons", []), "features": (decision or {}).get("features"),
             "history": recent}

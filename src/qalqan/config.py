@@ -46,8 +46,9 @@ class Settings:
     # (QALQAN_MAX_SKEW): a forged future time must not fire deadlines nor jump windows.
     max_skew_s: int = 300
     # Replay refuses a line more than this many seconds ahead of the stream's running time
-    # (QALQAN_MAX_LEAD, default 31 days): a broken or forged time is bad input, not a jump of the clock.
-    max_lead_s: int = 31 * 86_400
+    # (QALQAN_MAX_LEAD, default 366 days): a broken or forged time (2099) is bad input, not a jump of
+    # the clock; a stream may be quiet for months (lists loaded long before the traffic).
+    max_lead_s: int = 366 * 86_400
     # The live server's clock starts at this instant and runs at real speed (QALQAN_CLOCK_START,
     # RFC 3339): for drills, demos and tests on recorded dates; refused in production mode.
     clock_start: datetime | None = None
@@ -89,7 +90,7 @@ def load_key(home: Path, production: bool) -> bytes:
     path = home / "key"
     if path.exists():
         return bytes.fromhex(path.read_text().strip())
-    home.mkdir(parents=True, exist_ok=True)
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)  # the key, the record, secrets: owner-only
     key = secrets.token_bytes(32)
     # Created once with owner-only rights and never rewritten: tokens must stay stable.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -111,7 +112,7 @@ def from_env(db_url: str | None = None, home: str | Path | None = None) -> Setti
         rules_dir=Path(os.environ["QALQAN_RULES"]) if os.environ.get("QALQAN_RULES") else None,
         state_url=os.environ.get("QALQAN_STATE") or None,
         max_body=_int_env("QALQAN_MAX_BODY", 8 * 1024 * 1024), max_batch=_int_env("QALQAN_MAX_BATCH", 1000),
-        max_skew_s=_int_env("QALQAN_MAX_SKEW", 300), max_lead_s=_int_env("QALQAN_MAX_LEAD", 31 * 86_400),
+        max_skew_s=_int_env("QALQAN_MAX_SKEW", 300), max_lead_s=_int_env("QALQAN_MAX_LEAD", 366 * 86_400),
         clock_start=_clock_start(os.environ.get("QALQAN_CLOCK_START"), production),
     )
 

@@ -87,6 +87,8 @@ def seed(base: str, key: str) -> None:
 def start(db_url: str, home: Path, **env: str) -> Iterator[Site]:
     """API keys on (the events are the organisation ``bank``'s, as its integrator key says)."""
     _, key = KeyRing.load(home).create("integrator", "bank")
+    # The real clock (not the tests' February one, conftest.py): the events are the last hour's.
+    env = {"QALQAN_CLOCK_START": "", **env}
     with serving(QALQAN_DB=db_url, QALQAN_HOME=str(home), QALQAN_AUTH="on", **env) as (base, _):
         seed(base, key)
         make_users(home, org_of(db_url, "p-5"))  # on a running server: the console reads new users

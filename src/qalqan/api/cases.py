@@ -4,7 +4,7 @@ The logic lives in cases.py, labels.py and audit.py; these handlers parse, scope
 organisation (``actor``), write the audit row, and answer. Changes that go through the engine
 (labels, list entries) are answered only once durable: the server's group commit (``durable``).
 Another organisation's case is answered exactly as a missing one: 404. A merchant sees of a
-case's customer only its own payments (``merchant_history``), and what a caller puts in a query
+case's customer only its own payments (cases.detail), and what a caller puts in a query
 reaches the audit log with any card, phone or account number or e-mail address redacted.
 """
 
@@ -21,7 +21,7 @@ from starlette.routing import Route
 from .. import audit, cases, labels
 from ..audit import LOCAL, Actor
 from ..engine import Engine
-from ..events import EventError, us_to_rfc3339
+from ..events import EventError
 from ..privacy import redact
 
 PROBLEM = "application/problem+json"
@@ -99,20 +99,6 @@ def _text(doc: dict[str, Any], name: str, required: bool = False) -> Any:
     return value
 
 
-def merchant_history(record: Any, actor: Actor, case: dict[str, Any], limit: int = 20) -> list[dict[str, Any]]:
-    """A case's history as a merchant may see it: the customer's payments at this merchant only,
-    never those at other merchants nor the customer's other events (the rows as cases.detail
-    gives them)."""
-    rows = record.history(actor.org, case["customer"], before_seq=case["seq"], limit=limit,
-                          merchant=actor.merchant or "")
-    out = []
-    for r in rows:
-        b = msgspec.json.decode(r.body)
-        out.append({"event_id": r.event_id, "type": r.type, "ts": us_to_rfc3339(r.ts_us), "action": r.action,
-                    "amount": None if b.get("amount") is None else str(b["amount"]), "currency": b.get("currency")})
-    return out
-
-
 def by_method(get: Any, post: Any) -> Any:
     """One route per path, so that 405 answers list every method the path has (Allow)."""
     async def route(request: Request) -> Response:
@@ -154,8 +140,6 @@ def case_routes(engine: Engine, durable: Durable, policy: cases.CasePolicy | Non
             doc = cases.detail(record, actor, cid)
         except cases.CaseNotFound:
             return missing(cid)
-        if actor.role == "merchant":
-            doc["history"] = merchant_history(record, actor, doc["case"])
         audit.log(record, actor, "case.read", f"case:{cid}", doc["case"]["event_id"])
         return json(doc)
 

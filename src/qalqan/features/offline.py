@@ -100,14 +100,14 @@ def views_from_jsonl(path: str | Path, key: bytes = b"k" * 32, fx: dict[str, str
             if not line.strip():
                 continue
             try:
-                event = decode_event(line)
+                event = tokenizer.protect(decode_event(line))  # what the engine refuses, the builder skips
             except EventError:
                 continue
             if dedupe:
                 if event.event_id in seen:
                     continue
                 seen.add(event.event_id)
-            v = event_view(tokenizer.protect(event), money)
+            v = event_view(event, money)
             if decisions is not None:  # as engine._decision_view
                 d = decisions.get(event.event_id)
                 v["action"] = d.action if d is not None else None

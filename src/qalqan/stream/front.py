@@ -37,6 +37,7 @@ from ..api.asgi import BodyRefused, Disconnected, check_body, read_body
 from ..api.keys import OPEN_PATHS, OPEN_PREFIXES, KeyRing, allowed
 from ..config import Settings
 from ..events import MONEY_TYPES, Event, EventError, decode_event, refuse_ahead
+from ..privacy import check_event_id
 from ..store.base import DEFAULT_ORG, StoreError
 from ..tenancy import Tokenizers
 from .front_people import FrontPeople
@@ -183,6 +184,7 @@ class Front:
                             field="$", problem="one event per request")
         try:
             event = decode_event(body)
+            check_event_id(event.event_id)  # an id carrying a card number never reaches the stream
             refuse_ahead(event.ts, self.clock(), self.settings.max_skew_s, "the server's clock")
             part = partition_of(event, self.tokenizers.of(org), self.cfg.parts)
         except EventError as exc:

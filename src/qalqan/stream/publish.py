@@ -22,7 +22,7 @@ from nats.js.api import StreamConfig
 from nats.js.errors import NotFoundError
 
 from ..events import EventError, decode_event
-from ..privacy import Tokenizer
+from ..privacy import Tokenizer, check_event_id
 from .partition import EVERY, events_subject, partition_of
 
 # Stream acknowledgements awaited together: enough to hide the round trip, bounded in memory.
@@ -94,6 +94,7 @@ async def _publish(js: JetStreamContext, source: Path, stream: str, parts: int, 
                 continue
             try:
                 event = decode_event(line)
+                check_event_id(event.event_id)  # an id carrying a card number never reaches the stream
                 part = partition_of(event, tokenizer, parts)
             except EventError as exc:
                 if len(stats.errors) < max_errors_kept:
