@@ -468,18 +468,13 @@ class Tokenizer:
 
 
 def _scrub(obj: Any, strings: _Strings, clean: Callable[[str, bool], str]) -> None:
-    for name in strings.ids:
-        value = getattr(obj, name)
-        if value:
-            new = clean(value, True)
-            if new is not value:
-                setattr(obj, name, new)
-    for name in strings.plain:
-        value = getattr(obj, name)
-        if value:
-            new = clean(value, False)
-            if new is not value:
-                setattr(obj, name, new)
+    for names, ids in ((strings.ids, True), (strings.plain, False)):  # identifiers by the stricter rules
+        for name in names:
+            value = getattr(obj, name)
+            if value:
+                new = clean(value, ids)
+                if new is not value:
+                    setattr(obj, name, new)
     for name in strings.lists:
         value = getattr(obj, name)
         if value:
