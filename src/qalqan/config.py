@@ -64,6 +64,9 @@ class Settings:
     max_body: int = 8 * 1024 * 1024
     # The most events in one batch request (QALQAN_MAX_BATCH): a longer batch is refused whole with 413.
     max_batch: int = 1000
+    # The most POST /v1/events requests in flight at once (QALQAN_MAX_INFLIGHT): the next is answered
+    # 503 with Retry-After at once, nothing of it read (api/admission.py).
+    max_inflight: int = 64
 
 
 DEFAULT_FX = {
@@ -112,6 +115,7 @@ def from_env(db_url: str | None = None, home: str | Path | None = None) -> Setti
         rules_dir=Path(os.environ["QALQAN_RULES"]) if os.environ.get("QALQAN_RULES") else None,
         state_url=os.environ.get("QALQAN_STATE") or None,
         max_body=_int_env("QALQAN_MAX_BODY", 8 * 1024 * 1024), max_batch=_int_env("QALQAN_MAX_BATCH", 1000),
+        max_inflight=_int_env("QALQAN_MAX_INFLIGHT", 64),
         max_skew_s=_int_env("QALQAN_MAX_SKEW", 300), max_lead_s=_int_env("QALQAN_MAX_LEAD", 366 * 86_400),
         clock_start=_clock_start(os.environ.get("QALQAN_CLOCK_START"), production),
     )

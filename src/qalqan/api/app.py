@@ -28,6 +28,7 @@ from ..console.app import console_routes
 from ..engine import Engine, Outcome
 from ..events import EventConflict, EventError, json_schema
 from ..store.base import DEFAULT_ORG
+from .admission import Admission
 from .asgi import BodyRefused, Disconnected, check_body, read_body
 from .cases import actor_of, case_routes
 from .holds import EngineHolds, hold_routes
@@ -143,6 +144,7 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
     metrics = Metrics()
 
     max_body, max_batch = engine.settings.max_body, engine.settings.max_batch
+    admission = Admission(engine.settings.max_inflight)
 
     def decide_one(raw: bytes, org: str = DEFAULT_ORG, who: audit.Actor = audit.LOCAL) -> Outcome:
         try:
@@ -293,7 +295,7 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
         return HTMLResponse(docs_page(spec(engine.versions["rules"], auth=keys is not None)))
 
     async def prometheus(request: Request) -> Response:
-        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
+        return PlainTextResponse(metrics.render() + admission.render(), media_type="text/plain; version=0.0.4")
 
     async def readyz(request: Request) -> Response:
         try:
@@ -383,10 +385,14 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
         """The hot endpoint as plain ASGI (the framework's request objects cost more than a
         decision); everything else goes through Starlette's routing."""
         if scope["type"] == "http" and scope["path"] == "/v1/events" and scope["method"] == "POST":
+            if not admission.enter():
+                return await admission.refuse(send)
             try:
                 status, payload, headers = await events(scope, receive)
             except Disconnected:
                 return  # the client left before its body was whole: nothing of it is decided
+            finally:
+                admission.leave()
             await send({"type": "http.response.start", "status": status,
                         "headers": [*headers, (b"content-length", str(len(payload)).encode())]})
             await send({"type": "http.response.body", "body": payload})

@@ -33,6 +33,7 @@ from typing import Any
 import msgspec
 import psycopg
 
+from ..api.admission import Admission
 from ..api.asgi import BodyRefused, Disconnected, check_body, read_body
 from ..api.keys import OPEN_PATHS, OPEN_PREFIXES, KeyRing, allowed
 from ..config import Settings
@@ -285,6 +286,7 @@ def create_front_app(front: Front, keys: KeyRing | None = None) -> Callable[...,
     labels, the audit log, lists, receipts and the console through the embedded API's handlers
     (front_people.py, front_console.py)."""
     people = FrontPeople(front)
+    admission = Admission(front.settings.max_inflight)  # a waiting request holds its place until answered
 
     async def reply(send: Any, answer: Answer) -> None:
         status, payload, headers = answer
@@ -327,13 +329,19 @@ def create_front_app(front: Front, keys: KeyRing | None = None) -> Callable[...,
             org = key.org
             scope["qalqan.key"] = key  # the people's handlers scope by it (api/cases.py, actor_of)
         if path == "/v1/events" and method == "POST":
+            if not admission.enter():
+                return await admission.refuse(send)
             try:
-                body = await front.read(scope, receive)
-            except Disconnected:
-                return  # the client left before its body was whole: nothing of it is published
-            if not isinstance(body, bytes):
-                return await reply(send, body)  # too large
-            return await reply(send, await front.post_event(body, org))
+                try:
+                    body = await front.read(scope, receive)
+                except Disconnected:
+                    return  # the client left before its body was whole: nothing of it is published
+                if not isinstance(body, bytes):
+                    return await reply(send, body)  # too large
+                answer = await front.post_event(body, org)
+            finally:
+                admission.leave()
+            return await reply(send, answer)
         if path.startswith("/v1/decisions/") and method == "GET":
             return await reply(send, await front.get_decision(path[len("/v1/decisions/"):], org))
         if path == "/healthz":
