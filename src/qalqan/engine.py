@@ -27,6 +27,7 @@ from .events import (
     Event,
     EventConflict,
     EventError,
+    Fallback,
     Hold,
     Reason,
     TargetNotFound,
@@ -259,7 +260,12 @@ class Engine:
             v["art8_action"] = _art8_action(v)
             hits, shadow = self.rules.evaluate(etype, v)
             candidate = self.candidates.evaluate(etype, v)[0] if self.candidates is not None else None
-            score, model_reasons = self.model.score_one(v)
+            fallback: str | None = None
+            try:
+                score, model_reasons = self.model.score_one(v)
+            except Exception as exc:  # a broken model never fails a decision: the rules decide alone
+                score, model_reasons = 0.0, []
+                fallback = f"{exc.__class__.__name__}: {exc}"[:200]
             allowed = is_allowed(v["recipient_lists"], v["customer_lists"])
             action, reasons = decide_action(hits + model_reasons, score, allowed, self.model_policy)
             if etype == "transfer" and v["direction"] == "out":
@@ -272,6 +278,7 @@ class Engine:
                 hold=self._hold_terms(v, reasons) if action == "hold" else None,
                 versions=self.versions,
                 shadow=shadow or None,
+                fallback=None if fallback is None else Fallback("model", fallback, action),
                 latency_ms=round((time.perf_counter_ns() - t0) / 1e6, 4),
             )
             decision_json = _encode(decision)

@@ -26,6 +26,7 @@ __all__ = [
     "Decision",
     "Reason",
     "Hold",
+    "Fallback",
     "MONEY_TYPES",
     "decode_event",
     "event_from_dict",
@@ -279,6 +280,15 @@ class Hold(Struct, omit_defaults=True):
     kind: str = "161fz_art8"
 
 
+class Fallback(Struct):
+    """A stage that could not do its part (``stage``: model, …), why (``cause``), and what decided
+    instead (``action``: the action given without it)."""
+
+    stage: str
+    cause: str
+    action: str
+
+
 class Decision(Struct, omit_defaults=True):
     event_id: str
     action: Literal["approve", "challenge", "review", "hold", "decline"]
@@ -288,7 +298,7 @@ class Decision(Struct, omit_defaults=True):
     versions: dict[str, str] = field(default_factory=dict)
     # Rules in shadow mode that would have hit: recorded, never acted on.
     shadow: list[Reason] | None = None
-    fallback: str | None = None
+    fallback: Fallback | None = None
     latency_ms: float = 0.0
 
 

@@ -18,9 +18,12 @@ class Metrics:
         self.latency_count = 0
         self.rejected = 0
         self.context = 0
+        self.fallbacks: Counter[str] = Counter()  # decisions made without a stage, by stage
 
     def decided(self, d: Decision) -> None:
         self.actions[d.action] += 1
+        if d.fallback is not None:
+            self.fallbacks[d.fallback.stage] += 1
         for r in d.reasons:
             if r.source == "rule":
                 self.rule_hits[r.code] += 1
@@ -44,5 +47,8 @@ class Metrics:
                 f"qalqan_decision_latency_ms_sum {self.latency_sum:.4f}",
                 f"qalqan_decision_latency_ms_count {self.latency_count}",
                 "# TYPE qalqan_events_rejected_total counter", f"qalqan_events_rejected_total {self.rejected}",
-                "# TYPE qalqan_context_events_total counter", f"qalqan_context_events_total {self.context}"]
+                "# TYPE qalqan_context_events_total counter", f"qalqan_context_events_total {self.context}",
+                "# HELP qalqan_fallbacks_total Decisions made without a stage that failed, by stage.",
+                "# TYPE qalqan_fallbacks_total counter"]
+        out += [f'qalqan_fallbacks_total{{stage="{s}"}} {n}' for s, n in sorted(self.fallbacks.items())]
         return "\n".join(out) + "\n"
