@@ -1,0 +1,185 @@
+"""holds.py at the book's level: what the engine-level hold tests (tests/rules/test_holds.py) leave open,
+found by mutation testing (docs/mutation.md). A wrong line here executes a transfer the client did not
+confirm, keeps one the client rejected, shows another organisation's hold, or loses a hold on restart.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from qalqan.holds import DAY_US, HoldBook, _fmt
+
+T0 = int(datetime(2026, 3, 10, 12, 0, tzinfo=UTC).timestamp()) * 1_000_000  # a Tuesday, noon UTC
+
+
+def _us(s: str) -> int:
+    return int(datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()) * 1_000_000
+
+
+def _book_with(kind: str = "art8", trusted: bool = False, org: str = "default") -> HoldBook:
+    b = HoldBook()
+    b.start("e1", "cust", T0, kind, trusted, "40817810000000000001", "1000.00", org=org)
+    return b
+
+
+# --- rejection ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("by, who", [("client", "client"), ("trusted_person", "trusted person")])
+def test_a_rejection_closes_the_hold_and_says_who_rejected(by, who):
+    b = _book_with(trusted=by == "trusted_person")
+    (n,) = b.respond("e1", "reject", by, T0 + 60_000_000, db_hit=False)
+    assert (n.kind, n.text, n.ts_us, n.event_id, n.customer) == (
+        "hold_rejected", f"rejected by the {who}", T0 + 60_000_000, "e1", "cust")
+    h = b.holds["e1"]
+    assert h.status == "rejected"
+    assert h.history[-1] == (T0 + 60_000_000, "rejected")
+
+
+def test_a_rejected_hold_is_not_executed_when_its_deadline_passes():
+    b = _book_with()
+    b.respond("e1", "reject", "client", T0 + 1, db_hit=False)
+    assert b.advance(T0 + 10 * DAY_US) == []
+    assert b.holds["e1"].status == "rejected"
+
+
+def test_the_client_may_reject_during_the_cooling_off_but_a_confirmation_changes_nothing():
+    b = _book_with()
+    b.respond("e1", "confirm", "client", T0 + 1, db_hit=True)
+    assert b.holds["e1"].status == "cooling_off"
+    assert b.respond("e1", "confirm", "client", T0 + 2, db_hit=False) == []  # not released early
+    assert b.holds["e1"].status == "cooling_off"
+    (n,) = b.respond("e1", "reject", "client", T0 + 3, db_hit=False)
+    assert n.kind == "hold_rejected" and b.holds["e1"].status == "rejected"
+
+
+def test_the_client_cannot_answer_for_the_trusted_person():
+    b = _book_with(trusted=True)
+    assert b.respond("e1", "reject", "client", T0 + 1, db_hit=False) == []
+    assert b.respond("e1", "confirm", "client", T0 + 1, db_hit=False) == []
+    assert b.holds["e1"].status == "asked_trusted"
+
+
+def test_a_trusted_persons_confirmation_says_so():
+    b = _book_with(trusted=True)
+    (n,) = b.respond("e1", "confirm", "trusted_person", T0 + 5, db_hit=False)
+    assert (n.kind, n.text) == ("hold_released", "confirmed by the trusted person: executed")
+
+
+# --- answers to what is not (or no longer) open --------------------------------------------------------
+
+def test_answers_and_repeats_for_an_unknown_hold_do_nothing():
+    b = HoldBook()
+    assert b.respond("nope", "confirm", "client", T0, db_hit=False) == []
+    assert b.respond("nope", "reject", "client", T0, db_hit=False) == []
+    assert b.replaced("nope", "nope:repeat", T0) == []
+
+
+@pytest.mark.parametrize("closing", ["confirm", "reject"])
+def test_a_closed_hold_cannot_be_reopened_or_replaced(closing):
+    b = _book_with()
+    b.respond("e1", closing, "client", T0 + 1, db_hit=False)
+    final = b.holds["e1"].status
+    assert b.respond("e1", "reject" if closing == "confirm" else "confirm", "client", T0 + 2, db_hit=False) == []
+    assert b.replaced("e1", "e1:repeat", T0 + 3) == []
+    assert b.holds["e1"].status == final
+    assert len(b.holds["e1"].history) == 2
+
+
+def test_a_repeat_replaces_the_open_hold_at_the_repeats_time():
+    b = _book_with()
+    (n,) = b.replaced("e1", "e1:repeat", T0 + 7)
+    assert (n.kind, n.text) == ("hold_replaced", "repeated by the client as e1:repeat")
+    assert b.holds["e1"].history == [(T0, "pending"), (T0 + 7, "replaced")]
+
+
+# --- the cooling-off after a FinCERT hit ---------------------------------------------------------------
+
+def test_a_confirmation_with_a_fincert_hit_cools_off_exactly_2_days_from_the_answer():
+    b = _book_with()
+    answer = T0 + 3_600_000_000
+    (n,) = b.respond("e1", "confirm", "client", answer, db_hit=True)
+    h = b.holds["e1"]
+    assert h.until_us == answer + 2 * DAY_US
+    assert (n.kind, n.text) == (
+        "hold_cooling_off", f"confirmed; the recipient is in the FinCERT database: executes at {_fmt(answer + 2 * DAY_US)}")
+    assert h.history == [(T0, "pending"), (answer, "cooling_off")]
+    assert b.advance(answer + 2 * DAY_US) == []  # the last instant is still cooling off
+    (done,) = b.advance(answer + 2 * DAY_US + 1)
+    assert done.kind == "hold_released" and h.status == "released"
+
+
+def test_a_cooling_hold_started_by_a_repeat_releases_after_2_days():
+    """The repeat of an order to a FinCERT-listed recipient starts as cooling_off (never in the repeat index)."""
+    b = HoldBook()
+    b.start("r1", "cust", T0, "art8", False, "40817810000000000666", "5.00", cooling=True)
+    (n,) = b.advance(T0 + 2 * DAY_US + 1)
+    assert (n.kind, n.event_id) == ("hold_released", "r1")
+
+
+def test_the_cooling_off_hold_shown_to_the_client_is_confirmed_now_and_runs_2_days():
+    hold = HoldBook().cooling_hold(T0)
+    assert (hold.until, hold.confirm_by, hold.kind) == (
+        "2026-03-12T12:00:00Z", "2026-03-10T12:00:00Z", "161fz_art8_cooling_off")
+
+
+# --- organisations -----------------------------------------------------------------------------------
+
+def test_another_organisations_hold_is_as_absent_as_none():
+    b = _book_with(org="bank-a")
+    assert b.of("e1", "bank-a") is b.holds["e1"]
+    assert b.of("e1", "bank-b") is None
+    assert b.of("e1", "default") is None
+    assert b.of("missing", "bank-a") is None
+
+
+# --- bookkeeping the engine relies on ----------------------------------------------------------------
+
+def test_every_change_moves_the_change_counter_forward():
+    """state/redis.py rewrites the holds only when the counter differs from the one last written:
+    a counter that stands still, or comes back to an earlier value, loses a hold on restart."""
+    b = HoldBook()
+    seen = [b.changes]
+
+    def step():
+        assert b.changes > seen[-1], f"counter {b.changes} after {seen}"
+        seen.append(b.changes)
+
+    b.start("e1", "c1", T0, "art8", False, "acc1", "1", org="o"); step()
+    b.start("e2", "c2", T0, "art8", False, "acc2", "2", org="o"); step()
+    b.start("e3", "c3", T0, "art8", True, "acc3", "3", org="o"); step()
+    b.respond("e1", "confirm", "client", T0 + 1, db_hit=True); step()  # cooling off
+    b.respond("e2", "confirm", "client", T0 + 2, db_hit=False); step()  # released
+    b.replaced("e3", "e3:repeat", T0 + 3); step()
+    b.respond("e1", "reject", "client", T0 + 4, db_hit=False); step()
+
+
+def test_only_open_holds_stay_in_the_repeat_index():
+    """A closed hold leaves the (client, recipient, amount) index, so the index stays as small as
+    the open holds, and a later identical order is a new order, not a repeat."""
+    b = HoldBook()
+    b.start("e1", "c", T0, "art8", False, "acc", "10", org="o")
+    b.start("e2", "c", T0, "art8", False, "acc2", "10", org="o")
+    b.start("k1", "c", T0, "kz", False, "acc3", "10", org="o")
+    assert b.repeated("c", "acc", "10") == "e1"
+    b.respond("e1", "confirm", "client", T0 + 1, db_hit=False)
+    b.respond("e2", "reject", "client", T0 + 1, db_hit=False)
+    b.advance(T0 + 30 * DAY_US)
+    assert b.repeated("c", "acc", "10") is None
+    assert b._by_order == {}
+
+
+def test_a_kazakh_block_counts_working_days_in_utc_whatever_the_servers_time_zone(monkeypatch):
+    """Friday 22:00 UTC is already Saturday in UTC+5: counted locally, the block would end a day early."""
+    friday_night = _us("2026-03-13T22:00:00Z")
+    expected = "2026-03-20T22:00:00Z"  # 5 working days later, Mon..Fri
+    assert HoldBook().hold_of(friday_night, "kz", False).until == expected
+    monkeypatch.setenv("TZ", "XXX-5")  # POSIX: UTC+5, no zoneinfo needed
+    time.tzset()
+    try:
+        assert HoldBook().hold_of(friday_night, "kz", False).until == expected
+    finally:
+        monkeypatch.undo()
+        time.tzset()
