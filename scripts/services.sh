@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts whichever of PostgreSQL (5432), Redis (6379) and NATS JetStream (4222) is not listening on
 # 127.0.0.1, with the Debian binaries. Never stops or restarts a running one. Tolerant of failure:
-# a service that cannot be started is reported, and the tests that need it skip with a message.
+# a service that cannot be started is reported, and the tests that need it skip with a message
+# (under CI=true they fail instead: CI is never green by skipping; tests/conftest.py, ``missing``).
 set -u
 up() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 wait_up() { for _ in $(seq 1 50); do up "$1" && return 0; sleep 0.1; done; return 1; }

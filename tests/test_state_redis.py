@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from conftest import REDIS_TEST_URL, _forget_state, _redis_missing, transfer
+from conftest import REDIS_TEST_URL, _forget_state, _redis_missing, missing, transfer
 from qalqan.config import from_env
 from qalqan.engine import Engine
 from qalqan.sim import generate
@@ -47,7 +47,7 @@ def redis_record(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: py
     """A record (either kind) with its state in Redis; the test's keys deleted afterwards."""
     why = _redis_missing()
     if why:
-        pytest.skip(why)
+        missing(why)
     url = f"sqlite:///{tmp_path / 'record.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
     monkeypatch.setenv("QALQAN_STATE", REDIS_TEST_URL)
     yield url

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import missing
 from qalqan.config import DEFAULT_FX
 from qalqan.reports.facts import read_facts
 from qalqan.reports.figures import ACTION_COLORS, PALETTE
@@ -118,8 +119,8 @@ def report_html(sim_db: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def browser() -> str:
     binary = chromium()
     if binary is None:
-        pytest.skip("chromium not found (looked for /usr/bin/chromium, chromium, google-chrome): "
-                    "`make test` installs Debian's package, or run `apt-get install -y chromium`")
+        missing("chromium not found (looked for /usr/bin/chromium, chromium, google-chrome): "
+                "`make test` installs Debian's package, or run `apt-get install -y chromium`")
     return binary
 
 

@@ -26,7 +26,7 @@ from stream.helpers import env_for, fresh_database, fresh_stream, nats_missing, 
 from stream.test_front import front, stream_messages, wait_ready
 from test_http import serving
 
-from conftest import transfer
+from conftest import missing, transfer
 
 MAX_BODY, MAX_BATCH = 256 * 1024, 300
 
@@ -311,7 +311,7 @@ def test_the_front_refuses_a_large_body_with_413_and_bad_bytes_with_422(tmp_path
     """`qalqan serve --nats`: the same limits; nothing refused reaches the stream."""
     why = nats_missing() or pg_missing()
     if why:
-        pytest.skip(why)
+        missing(why)
     with fresh_database() as db, fresh_stream() as stream:
         env = env_for(tmp_path / "home", db, QALQAN_MAX_BODY=str(MAX_BODY))
         log = tmp_path / "front.log"

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from conftest import missing
+
 from .helpers import (
     NATS_URL,
     REDIS_URL,
@@ -51,7 +53,7 @@ def state_of(url: str | None, db: str) -> Iterator[dict[str, str]]:
 def need_servers() -> None:
     why = nats_missing() or pg_missing()
     if why:
-        pytest.skip(why)
+        missing(why)
 
 
 @pytest.fixture(scope="session")
@@ -82,7 +84,7 @@ def two_workers_redis(sim: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     """The same, with the feature state kept in Redis too (QALQAN_STATE)."""
     why = redis_missing()
     if why:
-        pytest.skip(why)
+        missing(why)
     yield from _two_workers(sim, tmp_path_factory, REDIS_URL)
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from conftest import missing
 from qalqan.stream.partition import broadcast_types
 
 from .conftest import need_servers, state_of
@@ -77,7 +78,7 @@ def _check_record(db: str, stream: str, expected: dict, sim: Path) -> None:
 def test_sigkill_a_worker_mid_stream_then_restart(sim: Path, two_workers, tmp_path: Path, state: str | None):
     need_servers()
     if state and (why := redis_missing(state)):
-        pytest.skip(why)
+        missing(why)
     with fresh_database() as db, fresh_stream() as stream, state_of(state, db) as extra:
         env = env_for(tmp_path / "home", db, **extra)
         qalqan("publish", str(sim), "--nats", NATS_URL, "--stream", stream, "--partitions", "2", env=env)
@@ -111,7 +112,9 @@ def test_sigkill_a_worker_mid_stream_then_restart(sim: Path, two_workers, tmp_pa
 
 
 # --- a private PostgreSQL, stopped and started under load ----------------------------------------------
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+# Debian's PostgreSQL binaries, whichever version is installed (the newest).
+PG_BIN = max(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name) if p.parent.name.isdigit()
+             else 0, default=Path("/usr/lib/postgresql/15/bin"))
 
 
 def _as_postgres(*cmd: str) -> list[str]:
@@ -124,7 +127,7 @@ def _as_postgres(*cmd: str) -> list[str]:
 @pytest.fixture
 def private_pg():
     if not (PG_BIN / "initdb").exists() or shutil.which("runuser") is None:
-        pytest.skip(f"no PostgreSQL binaries at {PG_BIN} to start a private server")
+        missing(f"no PostgreSQL binaries at {PG_BIN} to start a private server")
     data = Path(tempfile.mkdtemp(prefix="qalqan-pg-"))  # not under tmp_path: the postgres user must reach it
     if _as_postgres("x")[0] == "runuser":
         shutil.chown(data, "postgres")
@@ -205,7 +208,7 @@ def private_redis():
     """A redis-server of the test's own on a free port, without persistence: restarted, it is empty."""
     binary = shutil.which("redis-server")
     if binary is None:
-        pytest.skip("no redis-server binary to start a private Redis")
+        missing("no redis-server binary to start a private Redis")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import pytest
-
-from conftest import ev, transfer
+from conftest import ev, missing, transfer
 
 from .helpers import NATS_URL, env_for, fresh_stream, nats_missing, qalqan
 
@@ -26,7 +24,7 @@ async def _counts(stream: str) -> dict[str, int]:
 def test_bad_lines_are_named_and_not_published_and_a_retry_appends_nothing(tmp_path: Path):
     why = nats_missing()
     if why:
-        pytest.skip(why)
+        missing(why)
     lines = [
         transfer(event_id="p-1", customer_id="C1"),
         transfer(event_id="p-2", customer_id="C2", amount="lots"),
