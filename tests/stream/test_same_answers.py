@@ -3,8 +3,9 @@
 Everything keyed by the customer, every list (an intel event reaches every partition in stream
 order) and a seller's listings (read by buyers' payments: listing events reach every partition
 too) give identical decisions; features of money movements keyed by entities customers share
-(device, ip, merchant: docs/scaling.md) are where partitions meet, and may differ. The test
-reports the share that differs and fails above 0.5 %.
+(device, ip, merchant: docs/scaling.md) are where partitions meet, and may differ on other
+streams. On this one (seeded) none does, as docs/scaling.md reports: the test demands 0 and
+reports what differs if any does.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from qalqan.stream.partition import broadcast_types
 
 from .helpers import differing, event_type
 
-MAX_SHARE = 0.005
+MAX_SHARE = 0.0  # what docs/scaling.md claims for this stream
 
 
 @pytest.mark.parametrize("setup", ["two_workers", "two_workers_redis"])
