@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from qalqan.holds import DAY_US, HoldBook, _fmt
+from qalqan.holds import DAY_US, HOUR_US, HoldBook, HoldState, Notice, _fmt
 
 T0 = int(datetime(2026, 3, 10, 12, 0, tzinfo=UTC).timestamp()) * 1_000_000  # a Tuesday, noon UTC
 
@@ -119,6 +119,35 @@ def test_a_cooling_hold_started_by_a_repeat_releases_after_2_days():
     assert (n.kind, n.event_id) == ("hold_released", "r1")
 
 
+@pytest.mark.parametrize("amount, stored", [("5.00", "5.00"), (5, "5"), (None, None)])
+def test_a_cooling_hold_records_the_order_as_given(amount, stored):
+    b = HoldBook()
+    (n,) = b.start("r1", "cust", T0, "art8", False, "acc-9", amount, cooling=True, org="org-x")
+    until = T0 + 2 * DAY_US
+    assert b.holds["r1"] == HoldState("r1", "cust", "art8", "cooling_off", T0, until, T0, "acc-9", stored,
+                                      [(T0, "cooling_off")], "org-x")
+    assert n == Notice(T0, "cust", "r1", "hold_cooling_off",
+                       f"confirmed by repeating; the recipient is in the FinCERT database: executes at {_fmt(until)}")
+    assert b.of("r1", "org-x") is b.holds["r1"]
+
+
+@pytest.mark.parametrize("kind, trusted, status, until, confirm_by, text", [
+    ("art8", False, "pending", T0 + 2 * DAY_US, _us("2026-03-11T23:59:59Z"),
+     "transfer suspended until 2026-03-12T12:00:00Z; confirm by 2026-03-11T23:59:59Z"),
+    ("art8", True, "asked_trusted", T0 + 2 * DAY_US, T0 + 12 * HOUR_US,
+     "transfer suspended until 2026-03-12T12:00:00Z; the trusted person is asked to confirm by 2026-03-11T00:00:00Z"),
+    ("kz", False, "pending", _us("2026-03-17T12:00:00Z"), _us("2026-03-17T12:00:00Z"),
+     "transfer blocked until 2026-03-17T12:00:00Z (up to 5 working days)"),
+])
+def test_a_new_hold_records_its_terms_and_tells_the_client(kind, trusted, status, until, confirm_by, text):
+    b = HoldBook()
+    (n,) = b.start("e1", "cust", T0, kind, trusted, "acc", 12, org="o")
+    assert b.holds["e1"] == HoldState("e1", "cust", kind, status, T0, until, confirm_by, "acc", "12",
+                                      [(T0, status)], "o")
+    assert n == Notice(T0, "cust", "e1", "hold_started", text)
+    assert b.repeated("cust", "acc", "12") == ("e1" if kind == "art8" else None)
+
+
 def test_the_cooling_off_hold_shown_to_the_client_is_confirmed_now_and_runs_2_days():
     hold = HoldBook().cooling_hold(T0)
     assert (hold.until, hold.confirm_by, hold.kind) == (
@@ -171,15 +200,33 @@ def test_only_open_holds_stay_in_the_repeat_index():
     assert b._by_order == {}
 
 
-def test_a_kazakh_block_counts_working_days_in_utc_whatever_the_servers_time_zone(monkeypatch):
-    """Friday 22:00 UTC is already Saturday in UTC+5: counted locally, the block would end a day early."""
+def test_a_hold_started_without_options_is_the_default_organisations_art8_suspension():
+    b = HoldBook()
+    (n,) = b.start("e1", "cust", T0, "art8", False, "acc", "1")
+    h = b.holds["e1"]
+    assert (n.kind, h.status, h.org) == ("hold_started", "pending", "default")
+    assert b.of("e1", "default") is h
+
+
+def test_confirm_by_is_the_end_of_the_next_day_even_just_after_midnight():
+    after_midnight = _us("2026-03-11T00:10:00Z")
+    assert HoldBook().hold_of(after_midnight, "art8", False).confirm_by == "2026-03-12T23:59:59Z"
+
+
+@pytest.mark.parametrize("tz", ["UTC", "XXX-5", "XXX+5"])  # POSIX TZ: UTC, UTC+5, UTC-5 (no zoneinfo needed)
+def test_hold_terms_are_on_utc_whatever_the_servers_time_zone(monkeypatch, tz):
+    """A replay on a server in another time zone gives the same holds. Friday 22:00 UTC is already
+    Saturday in UTC+5 (a Kazakh block counted locally would end a day early), and 21:00 UTC is
+    already the next day there (art. 8's confirm-by counted locally would be a day late)."""
     friday_night = _us("2026-03-13T22:00:00Z")
-    expected = "2026-03-20T22:00:00Z"  # 5 working days later, Mon..Fri
-    assert HoldBook().hold_of(friday_night, "kz", False).until == expected
-    monkeypatch.setenv("TZ", "XXX-5")  # POSIX: UTC+5, no zoneinfo needed
+    evening = _us("2026-03-10T21:00:00Z")
+    monkeypatch.setenv("TZ", tz)
     time.tzset()
     try:
-        assert HoldBook().hold_of(friday_night, "kz", False).until == expected
+        assert HoldBook().hold_of(friday_night, "kz", False).until == "2026-03-20T22:00:00Z"  # Mon..Fri
+        art8 = HoldBook().hold_of(evening, "art8", False)
+        assert (art8.until, art8.confirm_by) == ("2026-03-12T21:00:00Z", "2026-03-11T23:59:59Z")
+        assert HoldBook().terms(evening, "art8", False)[1] == _us("2026-03-11T23:59:59Z")
     finally:
         monkeypatch.undo()
         time.tzset()
