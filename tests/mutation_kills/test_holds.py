@@ -33,7 +33,7 @@ def test_a_rejection_closes_the_hold_and_says_who_rejected(by, who):
     (n,) = b.respond("e1", "reject", by, T0 + 60_000_000, db_hit=False)
     assert (n.kind, n.text, n.ts_us, n.event_id, n.customer) == (
         "hold_rejected", f"rejected by the {who}", T0 + 60_000_000, "e1", "cust")
-    h = b.holds["e1"]
+    h = b.of("e1", "default")
     assert h.status == "rejected"
     assert h.history[-1] == (T0 + 60_000_000, "rejected")
 
@@ -42,24 +42,24 @@ def test_a_rejected_hold_is_not_executed_when_its_deadline_passes():
     b = _book_with()
     b.respond("e1", "reject", "client", T0 + 1, db_hit=False)
     assert b.advance(T0 + 10 * DAY_US) == []
-    assert b.holds["e1"].status == "rejected"
+    assert b.of("e1", "default").status == "rejected"
 
 
 def test_the_client_may_reject_during_the_cooling_off_but_a_confirmation_changes_nothing():
     b = _book_with()
     b.respond("e1", "confirm", "client", T0 + 1, db_hit=True)
-    assert b.holds["e1"].status == "cooling_off"
+    assert b.of("e1", "default").status == "cooling_off"
     assert b.respond("e1", "confirm", "client", T0 + 2, db_hit=False) == []  # not released early
-    assert b.holds["e1"].status == "cooling_off"
+    assert b.of("e1", "default").status == "cooling_off"
     (n,) = b.respond("e1", "reject", "client", T0 + 3, db_hit=False)
-    assert n.kind == "hold_rejected" and b.holds["e1"].status == "rejected"
+    assert n.kind == "hold_rejected" and b.of("e1", "default").status == "rejected"
 
 
 def test_the_client_cannot_answer_for_the_trusted_person():
     b = _book_with(trusted=True)
     assert b.respond("e1", "reject", "client", T0 + 1, db_hit=False) == []
     assert b.respond("e1", "confirm", "client", T0 + 1, db_hit=False) == []
-    assert b.holds["e1"].status == "asked_trusted"
+    assert b.of("e1", "default").status == "asked_trusted"
 
 
 def test_a_trusted_persons_confirmation_says_so():
@@ -81,18 +81,18 @@ def test_answers_and_repeats_for_an_unknown_hold_do_nothing():
 def test_a_closed_hold_cannot_be_reopened_or_replaced(closing):
     b = _book_with()
     b.respond("e1", closing, "client", T0 + 1, db_hit=False)
-    final = b.holds["e1"].status
+    final = b.of("e1", "default").status
     assert b.respond("e1", "reject" if closing == "confirm" else "confirm", "client", T0 + 2, db_hit=False) == []
     assert b.replaced("e1", "e1:repeat", T0 + 3) == []
-    assert b.holds["e1"].status == final
-    assert len(b.holds["e1"].history) == 2
+    assert b.of("e1", "default").status == final
+    assert len(b.of("e1", "default").history) == 2
 
 
 def test_a_repeat_replaces_the_open_hold_at_the_repeats_time():
     b = _book_with()
     (n,) = b.replaced("e1", "e1:repeat", T0 + 7)
     assert (n.kind, n.text) == ("hold_replaced", "repeated by the client as e1:repeat")
-    assert b.holds["e1"].history == [(T0, "pending"), (T0 + 7, "replaced")]
+    assert b.of("e1", "default").history == [(T0, "pending"), (T0 + 7, "replaced")]
 
 
 # --- the cooling-off after a FinCERT hit ---------------------------------------------------------------
@@ -101,7 +101,7 @@ def test_a_confirmation_with_a_fincert_hit_cools_off_exactly_2_days_from_the_ans
     b = _book_with()
     answer = T0 + 3_600_000_000
     (n,) = b.respond("e1", "confirm", "client", answer, db_hit=True)
-    h = b.holds["e1"]
+    h = b.of("e1", "default")
     assert h.until_us == answer + 2 * DAY_US
     assert (n.kind, n.text) == (
         "hold_cooling_off", f"confirmed; the recipient is in the FinCERT database: executes at {_fmt(answer + 2 * DAY_US)}")
@@ -124,11 +124,11 @@ def test_a_cooling_hold_records_the_order_as_given(amount, stored):
     b = HoldBook()
     (n,) = b.start("r1", "cust", T0, "art8", False, "acc-9", amount, cooling=True, org="org-x")
     until = T0 + 2 * DAY_US
-    assert b.holds["r1"] == HoldState("r1", "cust", "art8", "cooling_off", T0, until, T0, "acc-9", stored,
-                                      [(T0, "cooling_off")], "org-x")
-    assert n == Notice(T0, "cust", "r1", "hold_cooling_off",
-                       f"confirmed by repeating; the recipient is in the FinCERT database: executes at {_fmt(until)}")
-    assert b.of("r1", "org-x") is b.holds["r1"]
+    assert b.of("r1", "org-x") == HoldState("r1", "cust", "art8", "cooling_off", T0, until, T0, "acc-9", stored,
+                                            [(T0, "cooling_off")], "org-x")
+    assert (n.ts_us, n.customer, n.event_id, n.kind, n.text) == (
+        T0, "cust", "r1", "hold_cooling_off",
+        f"confirmed by repeating; the recipient is in the FinCERT database: executes at {_fmt(until)}")
 
 
 @pytest.mark.parametrize("kind, trusted, status, until, confirm_by, text", [
@@ -141,9 +141,9 @@ def test_a_cooling_hold_records_the_order_as_given(amount, stored):
 ])
 def test_a_new_hold_records_its_terms_and_tells_the_client(kind, trusted, status, until, confirm_by, text):
     b = HoldBook()
-    (n,) = b.start("e1", "cust", T0, kind, trusted, "acc", 12, org="o")
-    assert b.holds["e1"] == HoldState("e1", "cust", kind, status, T0, until, confirm_by, "acc", "12",
-                                      [(T0, status)], "o")
+    (n,) = b.start("e1", "cust", T0, kind, trusted, "acc", 12)
+    assert b.of("e1", "default") == HoldState("e1", "cust", kind, status, T0, until, confirm_by, "acc", "12",
+                                              [(T0, status)], "default")
     assert n == Notice(T0, "cust", "e1", "hold_started", text)
     assert b.repeated("cust", "acc", "12") == ("e1" if kind == "art8" else None)
 
@@ -158,7 +158,7 @@ def test_the_cooling_off_hold_shown_to_the_client_is_confirmed_now_and_runs_2_da
 
 def test_another_organisations_hold_is_as_absent_as_none():
     b = _book_with(org="bank-a")
-    assert b.of("e1", "bank-a") is b.holds["e1"]
+    assert b.of("e1", "bank-a").customer == "cust"
     assert b.of("e1", "bank-b") is None
     assert b.of("e1", "default") is None
     assert b.of("missing", "bank-a") is None
@@ -176,9 +176,9 @@ def test_every_change_moves_the_change_counter_forward():
         assert b.changes > seen[-1], f"counter {b.changes} after {seen}"
         seen.append(b.changes)
 
-    b.start("e1", "c1", T0, "art8", False, "acc1", "1", org="o"); step()
-    b.start("e2", "c2", T0, "art8", False, "acc2", "2", org="o"); step()
-    b.start("e3", "c3", T0, "art8", True, "acc3", "3", org="o"); step()
+    b.start("e1", "c1", T0, "art8", False, "acc1", "1"); step()
+    b.start("e2", "c2", T0, "art8", False, "acc2", "2"); step()
+    b.start("e3", "c3", T0, "art8", True, "acc3", "3"); step()
     b.respond("e1", "confirm", "client", T0 + 1, db_hit=True); step()  # cooling off
     b.respond("e2", "confirm", "client", T0 + 2, db_hit=False); step()  # released
     b.replaced("e3", "e3:repeat", T0 + 3); step()
@@ -189,9 +189,9 @@ def test_only_open_holds_stay_in_the_repeat_index():
     """A closed hold leaves the (client, recipient, amount) index, so the index stays as small as
     the open holds, and a later identical order is a new order, not a repeat."""
     b = HoldBook()
-    b.start("e1", "c", T0, "art8", False, "acc", "10", org="o")
-    b.start("e2", "c", T0, "art8", False, "acc2", "10", org="o")
-    b.start("k1", "c", T0, "kz", False, "acc3", "10", org="o")
+    b.start("e1", "c", T0, "art8", False, "acc", "10")
+    b.start("e2", "c", T0, "art8", False, "acc2", "10")
+    b.start("k1", "c", T0, "kz", False, "acc3", "10")
     assert b.repeated("c", "acc", "10") == "e1"
     b.respond("e1", "confirm", "client", T0 + 1, db_hit=False)
     b.respond("e2", "reject", "client", T0 + 1, db_hit=False)
@@ -203,7 +203,7 @@ def test_only_open_holds_stay_in_the_repeat_index():
 def test_a_hold_started_without_options_is_the_default_organisations_art8_suspension():
     b = HoldBook()
     (n,) = b.start("e1", "cust", T0, "art8", False, "acc", "1")
-    h = b.holds["e1"]
+    h = b.of("e1", "default")
     assert (n.kind, h.status, h.org) == ("hold_started", "pending", "default")
     assert b.of("e1", "default") is h
 
@@ -230,3 +230,31 @@ def test_hold_terms_are_on_utc_whatever_the_servers_time_zone(monkeypatch, tz):
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+@pytest.mark.parametrize("trusted", [False, True])
+def test_an_order_repeats_an_open_art8_hold_even_without_an_amount(trusted):
+    b = HoldBook()
+    b.start("e1", "cust", T0, "art8", trusted, "acc", None)
+    assert b.repeated("cust", "acc", None) == "e1"
+    assert b.repeated("cust", "acc", "None") is None
+
+
+def test_a_restart_restores_the_holds_their_deadlines_and_the_repeat_index():
+    """What survives a restart (dump, then load into a fresh book): every hold, each open one still
+    recognised when the client repeats it, the closed ones not; and the load counts as a change."""
+    b = HoldBook()
+    b.start("p", "c1", T0, "art8", False, "a1", "1")
+    b.start("t", "c2", T0, "art8", True, "a2", "2")
+    b.start("r", "c3", T0, "art8", False, "a3", "3")
+    b.respond("r", "confirm", "client", T0 + 1, db_hit=False)
+    fresh = HoldBook()
+    fresh.changes = 5
+    fresh.load(b.dump())
+    assert fresh.changes > 5
+    assert [fresh.of(e, "default") for e in "ptr"] == [b.of(e, "default") for e in "ptr"]
+    assert fresh._by_order == b._by_order == {("c1", "a1", "1"): "p", ("c2", "a2", "2"): "t"}
+    assert (fresh.repeated("c1", "a1", "1"), fresh.repeated("c2", "a2", "2"), fresh.repeated("c3", "a3", "3")) == (
+        "p", "t", None)
+    expired = fresh.advance(T0 + 3 * DAY_US)
+    assert sorted((n.event_id, n.kind) for n in expired) == [("p", "hold_rejected"), ("t", "hold_rejected")]
