@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from qalqan.privacy import REDACTED, pii_kind, redact
+from qalqan.privacy import REDACTED, is_card_number, pii_kind, redact
 
 PREFIXES = ["30", "40", "41", "42"]  # correspondent, then clients' balance accounts
 CURRENCIES = ["810", "643", "398", "840", "978", "156"]  # roubles (old and new code), tenge, $, €, yuan
@@ -58,3 +58,49 @@ def test_a_uuid_is_kept_and_the_personal_data_around_it_is_not(ids):
     assert redact(s, ids=ids) == f"x {ALL_DIGITS_UUID} card {REDACTED} and {ALL_DIGITS_UUID} card {REDACTED}"
     assert redact(f"order {ALL_DIGITS_UUID}", ids=ids) == f"order {ALL_DIGITS_UUID}"
     assert pii_kind(f"order {ALL_DIGITS_UUID}", ids=ids) is None
+
+
+def _card(prefix: str, n: int) -> str:
+    """An n-digit number beginning with ``prefix`` whose last digit makes the Luhn sum right."""
+    body = prefix + "0" * (n - len(prefix) - 1)
+    total = 0
+    for i, ch in enumerate(reversed(body)):  # the check digit will be position 0
+        d = int(ch)
+        if i % 2 == 0:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return body + str(-total % 10)
+
+
+# (prefix, length, a card?) at each edge of each scheme's prefixes and lengths
+SCHEME_EDGES = [
+    ("4", 13, True), ("4", 16, True), ("4", 19, True), ("4", 14, False), ("4", 15, False), ("4", 18, False),
+    ("51", 16, True), ("55", 16, True), ("51", 17, False), ("55", 15, False),  # Mastercard: 16 digits only
+    ("2221", 16, True), ("2720", 16, True), ("2220", 16, False), ("2721", 16, False), ("2221", 17, False),
+    ("56", 17, True),  # Maestro from 56, any length from 16
+    ("34", 15, True), ("37", 15, True), ("34", 16, False), ("37", 14, False), ("35", 15, False), ("38", 15, False),
+    ("2200", 16, True), ("2204", 19, True), ("2199", 16, False), ("2205", 16, False), ("2200", 15, False),  # Mir
+    ("3528", 16, True), ("3589", 16, True), ("3527", 16, False), ("3590", 16, False), ("3528", 15, False),  # JCB
+    ("6011", 16, True), ("62", 16, True), ("644", 16, True), ("649", 16, True), ("65", 16, True), ("62", 15, False),
+    ("300", 14, True), ("305", 14, True), ("36", 14, True), ("38", 14, True), ("39", 14, True),  # Diners
+    ("300", 16, True), ("306", 14, False), ("300", 15, False), ("37", 13, False),
+    ("50", 16, True), ("69", 19, True), ("50", 15, False),  # Maestro
+    ("8600", 16, True), ("9860", 16, True), ("9792", 16, True), ("8600", 17, False), ("8601", 16, False),
+    ("1", 16, False), ("9", 16, False), ("7", 19, False), ("1", 14, False),  # no scheme
+]
+
+
+@pytest.mark.parametrize("prefix, n, card", SCHEME_EDGES, ids=[f"{p}/{n}" for p, n, _ in SCHEME_EDGES])
+def test_a_card_number_is_a_schemes_prefix_and_length_that_passes_luhn(prefix, n, card):
+    number = _card(prefix, n)
+    assert len(number) == n and number.startswith(prefix)
+    assert is_card_number(number) is card
+    assert pii_kind(f"ref-{number}", ids=True) == ("a card number" if card else None)
+
+
+def test_luhn_fails_on_any_other_check_digit():
+    good = _card("4", 16)
+    assert is_card_number(good)
+    for d in "0123456789":
+        if d != good[-1]:
+            assert not is_card_number(good[:-1] + d)
