@@ -35,7 +35,7 @@ lint: $(VENV)/.installed
 # `make mutate` runs policy, holds and privacy one after the other; `make mutate MUTATE="expr tenancy"` others.
 # pyproject.toml's [tool.mutmut] holds one test selection (all of them, for a plain `mutmut run`); here each
 # module gets only the test files that cover it, and mutmut then runs, for each mutant, only those of its
-# tests that executed the mutated function (-x, fastest first). Survivors: `.venv/bin/mutmut show NAME`.
+# tests that executed the mutated function (-x, fastest first). Survivors: `.venv/bin/mutmut show NAME` (the last module's).
 MUTATE ?= policy holds privacy
 MUTATE_SRC_policy    = src/qalqan/policy.py
 MUTATE_SRC_holds     = src/qalqan/holds.py
@@ -52,15 +52,19 @@ MUTMUT_ONE = $(VENV)/bin/python -c 'import sys; from mutmut.configuration import
 	c = config(); c.only_mutate = [sys.argv[1]]; c.pytest_add_cli_args_test_selection = sys.argv[3:]; \
 	sys.argv = ["mutmut", "run", sys.argv[2] + ".*"]; cli()'
 
+# Each module starts from a fresh mutants/ (mutmut would keep old verdicts after the tests change, and
+# drops all of them when the test selection changes anyway); its log and verdicts stay in mutmut-logs/.
 define MUTATE_MODULE
 .PHONY: mutate-$(1)
 mutate-$(1): $(VENV)/.installed
 	@echo "== mutmut over $(MUTATE_SRC_$(1)) with $(MUTATE_TESTS_$(1)) tests/mutation_kills"
-	@mkdir -p mutants; start=$$$$(date +%s); $(MUTMUT_ONE) $(MUTATE_SRC_$(1)) $(subst /,.,$(patsubst src/%.py,%,$(MUTATE_SRC_$(1)))) \
-		$(MUTATE_TESTS_$(1)) tests/mutation_kills > mutants/make-$(1).log 2>&1 || { tail -40 mutants/make-$(1).log; exit 1; }; \
-		echo "== $(1): $$$$(( $$$$(date +%s) - start ))s"
+	@rm -rf mutants; mkdir -p mutmut-logs; start=$$$$(date +%s); \
+	$(MUTMUT_ONE) $(MUTATE_SRC_$(1)) $(subst /,.,$(patsubst src/%.py,%,$(MUTATE_SRC_$(1)))) $(MUTATE_TESTS_$(1)) \
+		tests/mutation_kills > mutmut-logs/$(1).log 2>&1 || { tail -40 mutmut-logs/$(1).log; exit 1; }; \
+	echo "== $(1): $$$$(( $$$$(date +%s) - start ))s"
 	@$(VENV)/bin/mutmut results --all true 2>/dev/null | grep "$(subst /,.,$(patsubst src/%.py,%,$(MUTATE_SRC_$(1))))\." \
-		| awk -F': ' '{n++; s[$$$$2]++} $$$$2 != "killed" {print} END {printf "== %d mutants, %d killed, %d survived\n", n, s["killed"], s["survived"]}'
+		> mutmut-logs/$(1).results; awk -F': ' '{n++; s[$$$$2]++} $$$$2 != "killed" {print} \
+		END {printf "== %d mutants, %d killed, %d survived\n", n, s["killed"], s["survived"]}' mutmut-logs/$(1).results
 endef
 $(foreach m,policy holds privacy tenancy expr,$(eval $(call MUTATE_MODULE,$(m))))
 
