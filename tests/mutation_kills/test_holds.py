@@ -108,7 +108,8 @@ def test_a_confirmation_with_a_fincert_hit_cools_off_exactly_2_days_from_the_ans
     assert h.history == [(T0, "pending"), (answer, "cooling_off")]
     assert b.advance(answer + 2 * DAY_US) == []  # the last instant is still cooling off
     (done,) = b.advance(answer + 2 * DAY_US + 1)
-    assert done.kind == "hold_released" and h.status == "released"
+    assert (done.kind, done.text, done.ts_us) == ("hold_released", "cooling-off over: executed", answer + 2 * DAY_US)
+    assert h.status == "released" and h.history[-1] == (answer + 2 * DAY_US, "released")
 
 
 def test_a_cooling_hold_started_by_a_repeat_releases_after_2_days():
@@ -183,6 +184,9 @@ def test_every_change_moves_the_change_counter_forward():
     b.respond("e2", "confirm", "client", T0 + 2, db_hit=False); step()  # released
     b.replaced("e3", "e3:repeat", T0 + 3); step()
     b.respond("e1", "reject", "client", T0 + 4, db_hit=False); step()
+    b.start("e4", "c4", T0, "art8", False, "acc4", "4"); step()
+    b.advance(T0 + 5 * DAY_US); step()  # e4 not confirmed in time: rejected
+    assert b.of("e4", "default").status == "rejected"
 
 
 def test_only_open_holds_stay_in_the_repeat_index():
