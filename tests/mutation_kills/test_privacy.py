@@ -104,3 +104,43 @@ def test_luhn_fails_on_any_other_check_digit():
     for d in "0123456789":
         if d != good[-1]:
             assert not is_card_number(good[:-1] + d)
+
+
+@pytest.mark.parametrize("s, kind", [
+    ("+7 916 123 45 67", "a phone number"),
+    ("+123456789012345", "a phone number"),  # 15 digits after a +: the longest international number
+    ("+1234567890123456", None),  # 16: no phone
+    ("8 (916) 123-45-67", "a phone number"),
+    ("89161234567", "a phone number"),
+    ("79161234567", "a phone number"),
+    ("59161234567", None),  # 11 digits not starting 7 or 8
+    ("916 123 45 67", "a phone number"),  # 10 digits written as a phone
+    ("916-123-45-67", "a phone number"),
+    ("9161234567", None),  # 10 digits in a row: a number, not a phone
+    ("516 123 45 67", None),
+    ("123456789", None),  # under 10 digits: nothing
+    ("1234567890", None),
+])
+def test_phone_shapes_in_a_string(s, kind):
+    assert pii_kind(f"x {s} y") == kind
+    assert redact(f"x {s} y") == (f"x {s} y" if kind is None else f"x {REDACTED} y")
+
+
+@pytest.mark.parametrize("s, kind", [
+    ("8(916)1234567", "a phone number"),  # brackets: a phone even in an identifier
+    ("+79161234567", "a phone number"),
+    ("89161234567", None),  # a bare 11-digit number in an identifier names something
+])
+def test_phone_shapes_in_an_identifier(s, kind):
+    assert pii_kind(f"id-{s}", ids=True) == kind
+
+
+@pytest.mark.parametrize("s, card", [
+    ("order 12 4111 1111 1111 1111", True),  # a card number written beside another number
+    ("order 4111 1111 1111 1111 12", True),
+    ("order 12 1234 5678 9012 3456", False),
+    ("batch 1234 5678 9012 34", False),
+])
+def test_a_card_number_beside_other_numbers_is_still_found(s, card):
+    assert pii_kind(s) == ("a card number" if card else None)
+    assert (REDACTED in redact(s)) is card
