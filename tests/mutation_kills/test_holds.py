@@ -262,3 +262,19 @@ def test_a_restart_restores_the_holds_their_deadlines_and_the_repeat_index():
         "p", "t", None)
     expired = fresh.advance(T0 + 3 * DAY_US)
     assert sorted((n.event_id, n.kind) for n in expired) == [("p", "hold_rejected"), ("t", "hold_rejected")]
+
+
+def test_each_expiry_tells_the_client_what_happened_and_when():
+    """The notices the outbox sends when a deadline passes: at the deadline's time, saying why."""
+    b = HoldBook()
+    b.start("kz", "c1", T0, "kz", False, "a1", "1")
+    b.start("trusted", "c2", T0, "art8", True, "a2", "2")
+    b.start("plain", "c3", T0, "art8", False, "a3", "3")
+    got = {n.event_id: (n.kind, n.ts_us, n.text) for n in b.advance(T0 + 30 * DAY_US)}
+    assert got == {
+        "kz": ("hold_released", _us("2026-03-17T12:00:00Z"), "block period over: executed"),
+        "trusted": ("hold_rejected", T0 + 12 * HOUR_US, "the trusted person did not answer in time: declined"),
+        "plain": ("hold_rejected", _us("2026-03-11T23:59:59Z"), "not confirmed in time: not executed"),
+    }
+    assert [b.of(e, "default").history[-1] for e in ("kz", "trusted", "plain")] == [
+        (got["kz"][1], "released"), (got["trusted"][1], "rejected"), (got["plain"][1], "rejected")]
