@@ -66,7 +66,7 @@ def test_an_old_id_sent_again_with_a_new_time_gets_its_first_decision(setup_db):
     assert not retry.duplicate  # judged new from memory: only the record knows better
     with pytest.raises(DuplicateEvents) as refused:
         e.commit()
-    assert refused.value.ids == ["old-1"]
+    assert refused.value.ids == [("default", "old-1")]
     assert e.record.count() == 2  # nothing of the group was stored
     fresh = e.decide(transfer(event_id="fresh-1", ts="2026-02-06T11:00:00Z"))
     with pytest.raises(EventConflict):  # now known: another time and amount are another event (409)

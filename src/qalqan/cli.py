@@ -317,7 +317,9 @@ app.add_typer(hold_app, name="hold")
 def _hold_json(engine: Engine, event_id: str) -> None:  # noqa: F821
     import msgspec
 
-    h = engine.holds.holds.get(event_id)
+    from .store.base import DEFAULT_ORG
+
+    h = engine.holds.of(event_id, DEFAULT_ORG)
     if h is None:
         err.print(f"[red]error:[/red] no hold on event {event_id!r}")
         raise typer.Exit(1)

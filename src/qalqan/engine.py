@@ -33,6 +33,7 @@ from .events import (
     TargetNotFound,
     decode_event,
     refuse_ahead,
+    scoped_id,
     ts_to_us,
     us_to_rfc3339,
 )
@@ -132,6 +133,7 @@ class Engine:
         self.lists = ListIndex()
         self.holds = HoldBook(self.hold_policy)
         self.seen = SeenIds()
+        # Keyed by scoped_id(org, event_id): an event id is unique within its organisation only.
         self._recent: dict[str, bytes | None] = {}
         # Old ids sent again with a new time (store.base.DuplicateEvents): always asked of the record.
         self._ask_record: set[str] = set()
@@ -211,16 +213,10 @@ class Engine:
 
     def repeat_hold(self, target: str, ts: str | None = None, org: str = DEFAULT_ORG) -> Outcome:
         """The client repeats a suspended order with the same details (art. 8)."""
-        body = self._stored_body(target)
-        if body is None or self.holds.of(target, org) is None:
+        stored = self._stored_row(target, org)
+        if stored is None or self.holds.of(target, org) is None:
             raise TargetNotFound("target_event_id", f"no hold on event {target!r}")
-        return self.decide_event(repeated_order(target, body, ts or self.now_ts()), protected=True, org=org)
-
-    def _stored_body(self, event_id: str) -> bytes | None:
-        for row in self.record.buffered():
-            if row.event_id == event_id:
-                return row.body
-        return self.record.event_body(event_id)
+        return self.decide_event(repeated_order(target, stored, ts or self.now_ts()), protected=True, org=org)
 
     def decide_event(self, event: Event, t0: int | None = None, protected: bool = False,
                      org: str = DEFAULT_ORG, sent: bool = False) -> Outcome:
@@ -229,7 +225,8 @@ class Engine:
         t0 = t0 or time.perf_counter_ns()
         eid = event.event_id
         etype: str = event.__struct_config__.tag  # type: ignore[union-attr,assignment]
-        seen = self._seen(eid, event.ts)
+        key = scoped_id(org, eid)
+        seen = self._seen(key, eid, org, event.ts)
         if seen is not None:
             if sent:
                 self._same_as_stored(event, etype, org)
@@ -291,8 +288,8 @@ class Engine:
             Row(self.seq, eid, etype, v["ts_us"], event.customer_id, _encode(event),
                 decision.action if decision else None, decision_json, org, clock_us)
         )
-        self._recent[eid] = decision_json
-        self.seen.add(eid, v["ts_us"])
+        self._recent[key] = decision_json
+        self.seen.add(key, v["ts_us"])
         self._pending += 1
         if self.auto_commit and self._pending >= self.settings.commit_every:
             self.commit()
@@ -340,17 +337,14 @@ class Engine:
         clock when live), before deciding the event."""
         notices = self.holds.advance(ts_us)
         for n in notices:
-            self.record.append_outbox((n.ts_us, n.customer, n.event_id, n.kind, n.text))
+            self.record.append_outbox(n.row())
         return len(notices)
 
     def _same_as_stored(self, event: Event, etype: str, org: str) -> None:
         """An id sent again must carry the same event: another body or type is a conflict (409)."""
-        stored = self._stored_row(event.event_id)
-        if stored is None:
+        body = self._stored_row(event.event_id, org)
+        if body is None:
             return
-        body, owner = stored
-        if owner != org:
-            return  # another organisation's id: the API answers 409 without looking (api/app.py)
         self.tokenizers.of(org).protect(event)
         try:
             same = decode_event(body) == event
@@ -361,12 +355,12 @@ class Engine:
                                             f"{'type' if msgspec.json.decode(body).get('type') != etype else 'body'}: "
                                             "an event id names one event; nothing was changed")
 
-    def _stored_row(self, event_id: str) -> tuple[bytes, str] | None:
+    def _stored_row(self, event_id: str, org: str) -> bytes | None:
+        """The organisation's stored (protected) event, buffered or durable."""
         for row in self.record.buffered():
-            if row.event_id == event_id:
-                return row.body, row.org
-        body = self.record.event_body(event_id)
-        return None if body is None else (body, self.record.event_org(event_id) or DEFAULT_ORG)
+            if row.event_id == event_id and row.org == org:
+                return row.body
+        return self.record.event_body(event_id, org)
 
     # --- holds (161-FZ art. 8) -----------------------------------------------------------------
 
@@ -390,12 +384,12 @@ class Engine:
         trusted = kind == "art8" and v["since_trusted_person"] is not None
         return self.holds.hold_of(ts, kind, trusted)
 
-    def _seen(self, eid: str, ts: datetime) -> tuple[bool, bytes | None] | None:
-        if eid in self._recent:  # decided since the last commit (or recently)
-            return True, self._recent[eid]
-        if eid not in self._ask_record and self.seen.check(eid, ts_to_us(ts)) is False:
+    def _seen(self, key: str, eid: str, org: str, ts: datetime) -> tuple[bool, bytes | None] | None:
+        if key in self._recent:  # decided since the last commit (or recently)
+            return True, self._recent[key]
+        if key not in self._ask_record and self.seen.check(key, ts_to_us(ts)) is False:
             return None  # certainly new: no need to ask the record
-        known, decision_json = self.record.lookup(eid)
+        known, decision_json = self.record.lookup(eid, org)
         return (True, decision_json) if known else None
 
     def _enrich(self, v: dict[str, Any], org: str = DEFAULT_ORG) -> None:
@@ -422,11 +416,11 @@ class Engine:
             held = self.holds.of(v["target_event_id"], org)  # another organisation's hold is not there
             if held is not None:
                 db_hit = "cbr_fincert" in self.lists.lists_of("account", _org_key(org, held.to_account), ts)
-                notices += self.holds.respond(v["target_event_id"], v["response"], v["by"], ts, db_hit)
+                notices += self.holds.respond(v["target_event_id"], v["response"], v["by"], ts, db_hit, org)
         elif "art8.repeat" in v["reason_codes"]:
             orig = self.holds.repeated(v["customer_id"], v["to_account"], v.get("amount_base"))
             if orig is not None:
-                notices += self.holds.replaced(orig, v["event_id"], ts)
+                notices += self.holds.replaced(orig, v["event_id"], ts, org)
         hold_kind = v.get("hold_kind")
         if hold_kind:
             notices += self.holds.start(
@@ -435,7 +429,7 @@ class Engine:
                 cooling=hold_kind.endswith("cooling_off"), org=org,
             )
         for n in notices:
-            self.record.append_outbox((n.ts_us, n.customer, n.event_id, n.kind, n.text))
+            self.record.append_outbox(n.row())
         if etype == "intel":
             expires = v["expires_at"]
             exp_us = None if expires is None else int(expires.timestamp() * 1_000_000)
@@ -468,7 +462,7 @@ class Engine:
         self._since_snapshot += n
         if len(self._recent) >= _RECENT_MAX:
             # Forget durable ids only (the record has them); keep those still buffered.
-            self._recent = {r.event_id: r.decision for r in self.record.buffered()}
+            self._recent = {scoped_id(r.org, r.event_id): r.decision for r in self.record.buffered()}
         if self._since_snapshot >= self.snapshot_every:
             self.checkpoint()
         if self.state is not None:
@@ -478,7 +472,7 @@ class Engine:
         """After a failed write: drop every buffered write and rebuild the state from the record.
         Ids that the record turned out to hold already are looked up there from now on."""
         if isinstance(cause, DuplicateEvents):
-            self._ask_record.update(cause.ids)
+            self._ask_record.update(scoped_id(org, eid) for org, eid in cause.ids)
         self.record.rollback()
         self._pending = 0
         self._recent.clear()
@@ -528,7 +522,7 @@ class Engine:
                 self._reset_state()
         self.seq = after
         self.seen = SeenIds()
-        self.seen.update(self.record.recent_ids(self.seen.horizon))
+        self.seen.update((scoped_id(org, eid), ts) for eid, ts, org in self.record.recent_ids(self.seen.horizon))
         folded = 0
         for row in self.record.rows_after(after):
             event = decode_event(row.body)

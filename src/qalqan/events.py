@@ -33,6 +33,7 @@ __all__ = [
     "json_schema",
     "ts_to_us",
     "refuse_ahead",
+    "scoped_id",
     "us_to_rfc3339",
 ]
 
@@ -86,6 +87,10 @@ Currency = Annotated[str, Meta(pattern="^[A-Z]{3}$", description="ISO 4217 code"
 Country = Annotated[str, Meta(pattern="^[A-Z]{2}$", description="ISO 3166-1 alpha-2")]
 Ts = Annotated[datetime, Meta(tz=True, description="RFC 3339 with a time zone")]
 Id = Annotated[str, Meta(min_length=1, max_length=256)]
+# An event id names one event of its organisation; control characters are refused (they are no
+# one's ids, and qalqan scopes ids by organisation with one: ``scoped_id``).
+EVENT_ID_PATTERN = "^[^\x00-\x1f\x7f]+$"
+EventId = Annotated[str, Meta(min_length=1, max_length=256, pattern=EVENT_ID_PATTERN)]
 Unit = Annotated[float, Meta(ge=0, le=1)]
 
 
@@ -107,7 +112,7 @@ def _check_time(name: str, value: datetime | None) -> None:
 
 
 class _Envelope(Struct, tag_field="type", kw_only=True, forbid_unknown_fields=True):
-    event_id: Id
+    event_id: EventId
     ts: Ts
     customer_id: Id
     # Unknown fields of the incoming event, kept as sent (after redaction).
@@ -227,7 +232,7 @@ class Message(_Envelope, tag="message", kw_only=True):
 
 
 class Label(_Envelope, tag="label", kw_only=True):
-    target_event_id: Id
+    target_event_id: EventId
     label: Literal["fraud", "legit", "chargeback"]
     source: str | None = None
 
@@ -247,7 +252,7 @@ class Intel(_Envelope, tag="intel", kw_only=True):
 class HoldResponse(_Envelope, tag="hold_response", kw_only=True):
     """qalqan's extension of the contract: the client (or the trusted person) answers a hold."""
 
-    target_event_id: Id
+    target_event_id: EventId
     response: Literal["confirm", "reject"]
     by: Literal["client", "trusted_person"] = "client"
 
@@ -376,6 +381,13 @@ def ts_to_us(ts: datetime) -> int:
     """Event time as integer microseconds since the epoch: exact, and cheap to compare."""
     d = ts - _EPOCH
     return (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
+
+
+def scoped_id(org: str, event_id: str) -> str:
+    """An event id is unique within its organisation: the key that tells two organisations' equal
+    ids apart wherever qalqan keeps ids of several in one place (the duplicate memory, the hold book,
+    the stream's message ids). The default organisation's ids are their own key."""
+    return event_id if org == "default" else f"{org}\x1f{event_id}"
 
 
 def refuse_ahead(ts: datetime, limit_us: int, max_s: int, of_what: str) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 import msgspec
 
 from .events import Event, Hold, HoldResponse, decode_event
+from .events import scoped_id as hold_key  # an event id is unique within its organisation only
 
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
@@ -60,6 +61,11 @@ class Notice(msgspec.Struct):
     event_id: str
     kind: str
     text: str
+    org: str = "default"
+
+    def row(self) -> tuple[int, str, str, str, str, str]:
+        return self.ts_us, self.customer, self.event_id, self.kind, self.text, self.org
+
 
 
 def _fmt(us: int) -> str:
@@ -113,8 +119,12 @@ class HoldBook:
 
     def of(self, event_id: str, org: str) -> HoldState | None:
         """The hold on ``event_id`` if it is organisation ``org``'s: another's is as absent as none."""
-        h = self.holds.get(event_id)
+        h = self.holds.get(hold_key(org, event_id))
         return h if h is not None and h.org == org else None
+
+    def of_org(self, org: str) -> dict[str, HoldState]:
+        """The organisation's holds by event id."""
+        return {h.event_id: h for h in self.holds.values() if h.org == org}
 
     def start(self, event_id: str, customer: str, ts_us: int, kind: str, trusted: bool,
               to_account: str | None, amount: Any, cooling: bool = False, org: str = "default") -> list[Notice]:
@@ -123,32 +133,35 @@ class HoldBook:
             until = ts_us + self.policy.cooling_off_days * DAY_US
             h = HoldState(event_id, customer, "art8", "cooling_off", ts_us, until, ts_us, to_account,
                           None if amount is None else str(amount), [(ts_us, "cooling_off")], org)
-            self.holds[event_id] = h
-            heapq.heappush(self._deadlines, (until, event_id))
+            self.holds[hold_key(org, event_id)] = h
+            heapq.heappush(self._deadlines, (until, hold_key(org, event_id)))
             text = f"confirmed by repeating; the recipient is in the FinCERT database: executes at {_fmt(until)}"
-            return [Notice(ts_us, customer, event_id, "hold_cooling_off", text)]
+            return [Notice(ts_us, customer, event_id, "hold_cooling_off", text, org)]
         amount = None if amount is None else str(amount)
         until, confirm_by = self.terms(ts_us, kind, trusted)
         status = "asked_trusted" if trusted else "pending"
         h = HoldState(event_id, customer, kind, status, ts_us, until, confirm_by, to_account, amount,
                       [(ts_us, status)], org)
-        self.holds[event_id] = h
-        heapq.heappush(self._deadlines, (confirm_by if kind == "art8" else until, event_id))
-        self._by_order[(customer, to_account, amount)] = event_id
+        key = hold_key(org, event_id)
+        self.holds[key] = h
+        heapq.heappush(self._deadlines, (confirm_by if kind == "art8" else until, key))
+        self._by_order[(customer, to_account, amount)] = key
         who = "the trusted person is asked to confirm" if trusted else "confirm"
         text = (f"transfer suspended until {_fmt(until)}; {who} by {_fmt(confirm_by)}"
                 if kind == "art8" else f"transfer blocked until {_fmt(until)} (up to 5 working days)")
-        return [Notice(ts_us, customer, event_id, "hold_started", text)]
+        return [Notice(ts_us, customer, event_id, "hold_started", text, org)]
 
     # --- answers ------------------------------------------------------------------------------
     def repeated(self, customer: str, to_account: str | None, amount: Any) -> str | None:
-        """The open art. 8 hold this order repeats (same client, recipient and amount), if any."""
-        eid = self._by_order.get((customer, to_account, None if amount is None else str(amount)))
-        h = self.holds.get(eid) if eid else None
-        return eid if h is not None and h.kind == "art8" and h.status in ("pending", "asked_trusted") else None
+        """The event id of the open art. 8 hold this order repeats (same client — a token of its
+        organisation's own —, recipient and amount), if any."""
+        key = self._by_order.get((customer, to_account, None if amount is None else str(amount)))
+        h = self.holds.get(key) if key else None
+        return h.event_id if h is not None and h.kind == "art8" and h.status in ("pending", "asked_trusted") else None
 
-    def respond(self, event_id: str, response: str, by: str, ts_us: int, db_hit: bool) -> list[Notice]:
-        h = self.holds.get(event_id)
+    def respond(self, event_id: str, response: str, by: str, ts_us: int, db_hit: bool,
+                org: str = "default") -> list[Notice]:
+        h = self.holds.get(hold_key(org, event_id))
         if h is None or h.status not in OPEN:
             return []
         if by == "client" and h.status == "asked_trusted":
@@ -160,14 +173,14 @@ class HoldBook:
         if db_hit and h.kind == "art8":
             self.changes += 1
             h.until_us = ts_us + self.policy.cooling_off_days * DAY_US
-            heapq.heappush(self._deadlines, (h.until_us, event_id))
+            heapq.heappush(self._deadlines, (h.until_us, hold_key(org, event_id)))
             return [self._set(h, "cooling_off", ts_us,
                               f"confirmed; the recipient is in the FinCERT database: executes at {_fmt(h.until_us)}")]
         return [self._set(h, "released", ts_us, f"confirmed by the {by.replace('_', ' ')}: executed")]
 
-    def replaced(self, event_id: str, by_event: str, ts_us: int) -> list[Notice]:
+    def replaced(self, event_id: str, by_event: str, ts_us: int, org: str = "default") -> list[Notice]:
         """The client repeated the order: the repeat is the one executed (or cooled off)."""
-        h = self.holds.get(event_id)
+        h = self.holds.get(hold_key(org, event_id))
         if h is None or h.status not in OPEN:
             return []
         return [self._set(h, "replaced", ts_us, f"repeated by the client as {by_event}")]
@@ -179,8 +192,8 @@ class HoldBook:
         dl = self._deadlines
         while dl and dl[0][0] < ts_us:
             self.changes += 1
-            due, eid = heapq.heappop(dl)
-            h = self.holds.get(eid)
+            due, key = heapq.heappop(dl)
+            h = self.holds.get(key)
             if h is None or h.status not in OPEN:
                 continue
             if h.status == "cooling_off":
@@ -200,7 +213,7 @@ class HoldBook:
         h.history = [*h.history, (ts_us, status)]
         if status not in OPEN:
             self._by_order.pop((h.customer, h.to_account, h.amount), None)
-        return Notice(ts_us, h.customer, h.event_id, f"hold_{status}", text)
+        return Notice(ts_us, h.customer, h.event_id, f"hold_{status}", text, h.org)
 
     # --- snapshots ----------------------------------------------------------------------------
     def dump(self) -> bytes:
@@ -214,9 +227,10 @@ class HoldBook:
         for raw in doc["holds"]:
             h = msgspec.convert(raw, HoldState)
             h.history = [tuple(x) for x in h.history]  # type: ignore[misc]
-            self.holds[h.event_id] = h
+            key = hold_key(h.org, h.event_id)
+            self.holds[key] = h
             if h.status in ("pending", "asked_trusted"):
-                self._by_order[(h.customer, h.to_account, h.amount)] = h.event_id
+                self._by_order[(h.customer, h.to_account, h.amount)] = key
         self._deadlines = [tuple(x) for x in doc["deadlines"]]  # type: ignore[misc]
         heapq.heapify(self._deadlines)
 

@@ -81,8 +81,8 @@ def decide_once(engine: Engine, event: Intel | Any, protected: bool, org: str) -
     may carry another time, so a chosen id is looked up in the record first (these calls are not
     on the hot path)."""
     if not event.event_id.startswith("list:") or len(event.event_id) != 37:  # not a fresh uuid
-        known, _ = engine.record.lookup(event.event_id)
-        if known or any(r.event_id == event.event_id for r in engine.record.buffered()):
+        known, _ = engine.record.lookup(event.event_id, org)
+        if known or any(r.event_id == event.event_id and r.org == org for r in engine.record.buffered()):
             return Outcome(event.event_id, event.__struct_config__.tag, None, None, duplicate=True)
     return engine.decide_event(event, protected=protected, org=org)
 

@@ -52,7 +52,7 @@ from typing import Any, NamedTuple
 import msgspec.inspect as mi
 from msgspec import Struct
 
-from .events import EVENT_TYPES, Event, EventError
+from .events import EVENT_ID_PATTERN, EVENT_TYPES, Event, EventError
 
 _NON_DIGITS = re.compile(r"\D")
 # Card and phone numbers come formatted many ways; an id made only of digits and separators is
@@ -318,7 +318,8 @@ def _has_plain_str(t: Any) -> bool:
         return _has_plain_str(t.type)
     if isinstance(t, mi.UnionType):
         return any(_has_plain_str(x) for x in t.types)
-    return isinstance(t, mi.StrType) and t.pattern is None
+    # A pattern makes a code (currency, country); an event id's only refuses control characters.
+    return isinstance(t, mi.StrType) and t.pattern in (None, EVENT_ID_PATTERN)
 
 
 def _str_list(t: Any) -> bool:

@@ -37,13 +37,16 @@ def test_two_banks_and_a_merchant(api):
         assert r.json()["action"] == "review"
     assert c.post("/v1/events", content=transfer(event_id="b2-grey", amount=GREY), headers=k["int2"]).status_code == 200
 
-    # decisions: one's own, never another's; a taken id is refused, not answered with its decision
-    assert c.get("/v1/decisions/b1-grey", headers=k["ana1"]).status_code == 200
+    # decisions: one's own, never another's; an id is unique within its organisation: bank 2's b1-grey
+    # is its own event, decided on its own (not bank 1's review), and changes nothing of bank 1's
+    mine = c.get("/v1/decisions/b1-grey", headers=k["ana1"])
+    assert mine.status_code == 200
     assert c.get("/v1/decisions/b1-grey", headers=k["adm2"]).status_code == 404
-    taken = c.post("/v1/events", content=transfer(event_id="b1-grey"), headers=k["int2"])
-    assert taken.status_code == 409 and "action" not in taken.json()
+    theirs = c.post("/v1/events", content=transfer(event_id="b1-grey"), headers=k["int2"])
+    assert theirs.status_code == 200 and theirs.json()["action"] == "approve"
     batch = c.post("/v1/events", content=b"[" + transfer(event_id="b1-grey") + b"]", headers=k["int2"]).json()
-    assert batch[0]["status"] == "rejected" and batch[0]["error"]["status"] == 409
+    assert batch[0]["status"] == "decided" and batch[0]["decision"] == theirs.json()  # its own, again
+    assert c.get("/v1/decisions/b1-grey", headers=k["ana1"]).content == mine.content
 
     # the queue
     queue = c.get("/v1/cases", headers=k["ana1"]).json()

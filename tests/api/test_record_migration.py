@@ -1,4 +1,5 @@
-"""A record made before organisations opens as the default organisation's, on both backends."""
+"""A record made before organisations opens as the default organisation's, on both backends, and
+its event ids become unique within an organisation (they were unique per deployment)."""
 
 from __future__ import annotations
 
@@ -32,11 +33,14 @@ def test_an_old_record_is_the_default_organisations(db_url) -> None:
                 conn.execute(sql.replace("INTEGER PRIMARY KEY", "BIGINT PRIMARY KEY"))
     record = open_record(db_url)
     try:
-        assert record.event_org("old-1") == "default"
+        assert record.lookup("old-1", "default")[0] and not record.lookup("old-1", "bank1")[0]
         assert [r.event_id for r in record.rows_after(0)] == ["old-1"]
         assert record.list_entries("default", "internal") == [("internal", "card", "tok-card", "add", None, 1)]
         record.append(Row(2, "new-1", "transfer", 6, "tok", b"{}", "approve", None, "bank1"))
+        record.append(Row(3, "old-1", "transfer", 7, "tok", b"{}", "approve", None, "bank1"))  # bank1's own old-1
         record.commit()
-        assert record.event_org("new-1") == "bank1" and record.event_in("default", "new-1") is None
+        assert record.event_in("bank1", "new-1") is not None and record.event_in("default", "new-1") is None
+        assert [r.org for r in record.rows_after(0) if r.event_id == "old-1"] == ["default", "bank1"]
+        assert record.lookup("old-1", "bank1")[0] and not record.lookup("new-1", "default")[0]
     finally:
         record.close()

@@ -30,7 +30,7 @@ from conftest import ev, payment, transfer
 from qalqan import privacy
 from qalqan.config import from_env
 from qalqan.engine import Engine
-from qalqan.events import EVENT_TYPES, EventError
+from qalqan.events import EVENT_ID_PATTERN, EVENT_TYPES, EventError
 
 # --- made-up personal data, unique per field so that a leak names its field ------------------------
 
@@ -89,7 +89,7 @@ def _unwrap(t: Any) -> list[Any]:
 def _plantable(t: Any) -> str | None:
     """'str', 'list' (of strings) or 'struct' when the field can carry a string, else None."""
     kinds = _unwrap(t)
-    if any(isinstance(k, mi.StrType) and k.pattern is None for k in kinds):
+    if any(isinstance(k, mi.StrType) and k.pattern in (None, EVENT_ID_PATTERN) for k in kinds):  # ids: any text
         return "str"
     if any(isinstance(k, mi.ListType) and any(isinstance(x, mi.StrType) for x in _unwrap(k.item_type))
            for k in kinds):

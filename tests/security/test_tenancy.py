@@ -46,9 +46,10 @@ def _engine(path: Path) -> Engine:
 
 # --- feature state, lists, first-seen and holds are per organisation ------------------------------------
 def test_one_organisations_traffic_never_changes_anothers_decisions(tmp_path: Path) -> None:
-    """B decides a simulated fortnight alone, then again with A sending the very same customers,
-    cards, devices, merchants and accounts (under other event ids) before each of B's events:
-    every one of B's decisions (action, score, reasons and their texts, hold terms) is the same."""
+    """B decides a simulated fortnight alone, then again with A sending the very same events —
+    customers, cards, devices, merchants, accounts, and event ids — before each of B's: every one of
+    B's decisions (action, score, reasons and their texts, hold terms) is the same, and none of them
+    is answered as a duplicate of A's."""
     events = [msgspec.json.encode(e) for e in generate(120, 14, seed=5)]
 
     alone = _engine(tmp_path / "alone.db")
@@ -58,10 +59,9 @@ def test_one_organisations_traffic_never_changes_anothers_decisions(tmp_path: Pa
     both = _engine(tmp_path / "both.db")
     outcomes = []
     for raw in events:
-        doc = msgspec.json.decode(raw)
-        doc["event_id"] = f"a:{doc['event_id']}"
-        both.decide(msgspec.json.encode(doc), A)
+        assert not both.decide(raw, A).duplicate
         outcomes.append(both.decide(raw, B))
+        assert not outcomes[-1].duplicate
     b_both = _decisions(outcomes)
     both.close()
 
@@ -109,11 +109,11 @@ def test_a_hold_is_answered_only_by_its_organisation(tmp_path: Path) -> None:
         with pytest.raises(TargetNotFound):
             call()
     e.commit()
-    assert e.holds.holds["held"].status == "pending" and e.record.event_body("b-answer") is None
+    assert e.holds.of("held", A).status == "pending" and e.record.event_body("b-answer", B) is None
     assert [n[4] for n in e.record.outbox()] == ["hold_started"]
     e.decide(ev("hold_response", event_id="a-answer", target_event_id="held", response="confirm",
                 ts="2026-02-02T10:00:00Z"), A)  # the owner's answer does release it
-    assert e.holds.holds["held"].status == "released"
+    assert e.holds.of("held", A).status == "released"
 
 
 # --- time -------------------------------------------------------------------------------------------------
@@ -204,12 +204,15 @@ def test_same_id_other_body_is_409_and_audited(bank_server) -> None:
     assert c.get("/v1/decisions/pay-1", headers=keys["int_a"]).content == first.content
     rows = c.get("/v1/audit", headers=keys["aud_a"]).json()
     assert sum(r["action"] == "event.conflict" and r["target"] == "event:pay-1" for r in rows) == 4
-    # Another organisation's use of the id: 409 too, and nothing of A's is shown.
-    theirs = c.post("/v1/events", headers=keys["int_b"], content=transfer(event_id="pay-1", amount="25000"))
-    assert theirs.status_code == 409 and "25000" not in theirs.text
+    # Ids are unique within an organisation: B's pay-1 is B's own event, decided on its own.
+    theirs = c.post("/v1/events", headers=keys["int_b"], content=transfer(event_id="pay-1", amount="7000000"))
+    assert theirs.status_code == 200 and theirs.json()["event_id"] == "pay-1", theirs.text
+    assert theirs.content != first.content
+    assert c.get("/v1/decisions/pay-1", headers=keys["int_a"]).content == first.content
+    assert c.get("/v1/decisions/pay-1", headers=keys["int_b"]).content == theirs.content
     record = open_record(db)
     try:
-        assert record.count() == 1  # nothing of any refused one was stored
+        assert record.count() == 2  # A's and B's; nothing of any refused one was stored
     finally:
         record.close()
 

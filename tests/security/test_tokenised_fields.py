@@ -83,7 +83,7 @@ def test_every_identifier_field_is_stored_as_the_organisations_token(etype: str,
         raw, sent = _event(etype)
         e.decide(raw, org)
         e.commit()
-        body = msgspec.json.decode(e.record.event_body(f"tok-{etype}"))
+        body = msgspec.json.decode(e.record.event_body(f"tok-{etype}", org))
         tok = e.tokenizers.of(org)
         assert sent, etype
         wrong = {name: body.get(name) for name, value in sent.items() if body.get(name) != tok.token(value)}

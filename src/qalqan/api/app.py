@@ -181,15 +181,6 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
         return {"title": "Internal error", "status": 500, "field": "$", "problem": "not decided",
                 "detail": f"{at}the event was not decided ({exc.__class__.__name__}); send it again"}
 
-    def foreign(outcome: Outcome, org: str) -> bool:
-        """An event id another organisation used already (ids are global idempotency keys): its
-        decision is not this caller's to see. Asked only of duplicates, once durable."""
-        return outcome.duplicate and engine.record.event_org(outcome.event_id) not in (None, org)
-
-    def id_taken(event_id: str) -> dict[str, Any]:
-        return {"title": "Conflict", "status": 409, "field": "event_id", "problem": "already used",
-                "detail": f"event_id {event_id!r} is already used: choose another id"}
-
     async def post_batch(body: bytes, org: str = DEFAULT_ORG,
                          who: audit.Actor = audit.LOCAL) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         """A JSON array of events: each is decided (or rejected) on its own, in order; the answer
@@ -224,16 +215,10 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
                 results.append({"event_id": o.event_id, "status": "accepted"})
             else:
                 results.append({"event_id": o.event_id, "status": "decided", "decision": msgspec.Raw(o.decision_json)})
-            if o.duplicate:
-                results[-1]["_outcome"] = o
         try:
             await committer.durable()
         except Exception as exc:
             return unavailable(exc)
-        for i, r in enumerate(results):
-            o = r.pop("_outcome", None)
-            if o is not None and foreign(o, org):
-                results[i] = {"status": "rejected", "error": id_taken(o.event_id)}
         return 200, msgspec.json.encode(results), _JSON
 
     async def post_event(body: bytes, org: str = DEFAULT_ORG,
@@ -256,8 +241,6 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
             await committer.durable()
         except Exception as exc:
             return unavailable(exc)
-        if outcome.duplicate and foreign(outcome, org):
-            return _problem_parts(**id_taken(outcome.event_id))
         if outcome.decision_json is None:
             return 202, msgspec.json.encode({"event_id": outcome.event_id, "status": "accepted"}), _JSON
         return 200, outcome.decision_json, _JSON

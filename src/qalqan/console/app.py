@@ -257,8 +257,7 @@ class Console:
 
     async def holds(self, request: Request, s: Session, form: dict[str, str]) -> Response:
         self.work.log(s, "hold.list", "holds", "console holds page")
-        mine = self.tally.of(s.org).cases  # a hold is a case: the organisation's own are those
-        held = {k: v for k, v in (await self.all_holds()).items() if k in mine}
+        held = {h.event_id: h for h in (await self.all_holds()).values() if h.org == s.org}
         cases.sync(self.record, self.policy)
         case_of = {c.event_id: c.id for state in cases.STATES
                    for c in cases.queue(self.record, actor_of(s), state, limit=1000) if c.event_id in held}
@@ -273,7 +272,7 @@ class Console:
     async def hold_act(self, request: Request, s: Session, form: dict[str, str]) -> Response:
 
         event_id = request.path_params["event_id"]
-        if self.record.event_org(event_id) != s.org:  # another's hold is as absent as none
+        if self.record.event_in(s.org, event_id) is None:  # another's hold is as absent as none
             raise WorkError("target_event_id", f"no hold on event {event_id!r}")
         s.flash.append(await self.work.answer_hold(s, event_id, request.path_params["verb"]))
         return RedirectResponse("/console/holds", 303, headers=HEADERS)

@@ -78,7 +78,10 @@ class Reader:
 
     def event(self, org: str, event_id: str) -> Row | None:
         """The event if it is this organisation's: another's is as absent as an unknown one."""
-        rows = self.query(f"SELECT {self.cols} FROM events WHERE event_id = ?", (event_id,))
+        if self.cols == _COLS:  # a record made before organisations: all of it is the default one's
+            rows = self.query(f"SELECT {self.cols} FROM events WHERE event_id = ?", (event_id,))
+        else:  # an event id is unique within its organisation only
+            rows = self.query(f"SELECT {self.cols} FROM events WHERE org = ? AND event_id = ?", (org, event_id))
         row = _row(rows[0]) if rows else None
         return row if row is not None and row.org == org else None
 
@@ -91,14 +94,17 @@ class Reader:
                                                 tuple(chunk))]
         return out
 
-    def times_of(self, event_ids: list[str]) -> dict[str, int]:
-        """Event time of each of these events (those the record has)."""
-        out: dict[str, int] = {}
-        for i in range(0, len(event_ids), 500):
-            chunk = event_ids[i:i + 500]
+    def times_of(self, events: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        """Event time of each of these (organisation, event id) (those the record has)."""
+        out: dict[tuple[str, str], int] = {}
+        org_col = "'default'" if self.cols == _COLS else "org"
+        for i in range(0, len(events), 500):
+            chunk = events[i:i + 500]
             marks = ",".join("?" * len(chunk))
-            rows = self.query(f"SELECT event_id, ts_us FROM events WHERE event_id IN ({marks})", tuple(chunk))
-            out.update((e, int(t)) for e, t in rows)
+            rows = self.query(f"SELECT {org_col}, event_id, ts_us FROM events WHERE event_id IN ({marks})",
+                              tuple(eid for _, eid in chunk))
+            wanted = set(chunk)
+            out.update(((o, e), int(t)) for o, e, t in rows if (o, e) in wanted)
         return out
 
     def list_entries(self, org: str) -> list[ListRow]:

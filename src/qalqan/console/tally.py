@@ -158,7 +158,8 @@ class Tally:
         self.reader = reader
         self.cursors: dict[int | None, int] = {}  # per commit order (Reader.lanes): the last seq folded
         self.orgs: dict[str, OrgTally] = defaultdict(OrgTally)
-        self._counted: set[str] = set()  # labelled movements (a second label does not count twice)
+        # Labelled movements, (organisation, event id): a second label does not count twice.
+        self._counted: set[tuple[str, str]] = set()
 
     def of(self, org: str) -> OrgTally:
         return self.orgs[org]
@@ -172,12 +173,12 @@ class Tally:
             rows = self.reader.rows_after(self.cursors.get(lane, 0), lane=lane)
             if not rows:
                 return
-            labels: dict[str, str] = {}  # target → org, new labels of this batch
+            labels: set[tuple[str, str]] = set()  # (org, target): new labels of this batch
             for row in rows:
                 target = self.orgs[row.org].fold(row)
-                if target and target not in self._counted:
-                    labels[target] = row.org
-            for target, ts_us in self.reader.times_of(list(labels)).items():
-                self._counted.add(target)
-                self.orgs[labels[target]].labelled_on(target, ts_us)
+                if target and (row.org, target) not in self._counted:
+                    labels.add((row.org, target))
+            for (org, target), ts_us in self.reader.times_of(sorted(labels)).items():
+                self._counted.add((org, target))
+                self.orgs[org].labelled_on(target, ts_us)
             self.cursors[lane] = rows[-1].seq

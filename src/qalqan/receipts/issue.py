@@ -24,6 +24,7 @@ import msgspec
 from ..config import Settings
 from ..events import Payment, Transfer, decode_event
 from ..privacy import Tokenizer
+from ..store.base import DEFAULT_ORG
 from .code import (
     VERSION,
     Payload,
@@ -77,23 +78,15 @@ _HOLD_STATES = {"pending": "still waiting for the client's confirmation",
                 "whose own receipt is the one to ask for"}
 
 
-def issue(engine: Engine, ring: ReceiptKeys, event_id: str, org: str | None = None) -> Issued:
+def issue(engine: Engine, ring: ReceiptKeys, event_id: str, org: str = DEFAULT_ORG) -> Issued:
     """The receipt of a durable, approved payment or transfer (``NoReceipt`` says why not).
     ``org``: the caller's organisation; another organisation's event is answered as unknown."""
-    body: bytes | None = None
-    if org is not None:
-        row = engine.record.event_in(org, event_id)
-        known = row is not None
-        decision, body = (row.decision, row.body) if row is not None else (None, None)
-    else:
-        known, decision = engine.record.lookup(event_id)
-    if not known:
+    row = engine.record.event_in(org, event_id)
+    if row is None:
         raise NoReceipt(404, f"no event {event_id!r} in the record")
+    decision, body = row.decision, row.body
     if decision is None:
         raise NoReceipt(409, f"event {event_id!r} is a context event: no money moved")
-    body = body or engine.record.event_body(event_id)
-    if body is None:
-        raise NoReceipt(404, f"no event {event_id!r} in the record")
     event = decode_event(body)
     if not isinstance(event, Payment | Transfer):
         raise NoReceipt(409, f"event {event_id!r} is an ATM operation: cash to or from the customer's own "
@@ -101,7 +94,7 @@ def issue(engine: Engine, ring: ReceiptKeys, event_id: str, org: str | None = No
     action = _action(decision).action
     when: datetime = event.ts
     if action == "hold":
-        hold = engine.holds.holds.get(event_id)
+        hold = engine.holds.of(event_id, org)
         if hold is None or hold.status != "released":
             state = "suspended and not executed" if hold is None else _HOLD_STATES.get(hold.status, hold.status)
             raise NoReceipt(409, f"event {event_id!r} was held (161-FZ art. 8): {state}; a receipt comes only "

@@ -33,6 +33,7 @@ from typing import NamedTuple
 import msgspec
 import polars as pl
 
+from ..events import scoped_id
 from ..store import Record
 from .periods import date_to_us, us_to_date
 
@@ -235,7 +236,8 @@ def read_facts(
             latest = row.ts_us
         if row.type == "label":
             lbl = decode_label(row.body)
-            labels.append(LabelRow(lbl.target_event_id, lbl.label, row.ts_us, row.seq))
+            # ids are unique within an organisation: a label finds its movement by both
+            labels.append(LabelRow(scoped_id(row.org, lbl.target_event_id), lbl.label, row.ts_us, row.seq))
             continue
         if row.type not in MONEY_TYPES or row.decision is None or not lo <= row.ts_us < hi:
             continue
@@ -246,7 +248,7 @@ def read_facts(
         if r is None:
             r = rates[cur] = (conv.rate(cur, currency), conv.rate(cur, "EUR"), conv.rate(cur, "USD"))
         movements.append(Movement(
-            event_id=row.event_id, ts_us=row.ts_us, type=row.type,
+            event_id=scoped_id(row.org, row.event_id), ts_us=row.ts_us, type=row.type,
             channel=body.channel if row.type == "payment" and body.channel else row.type,
             action=row.action or dec.action,
             minor=_cents(amount * r[0]), eur_cents=_cents(amount * r[1]), usd_cents=_cents(amount * r[2]),

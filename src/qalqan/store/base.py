@@ -17,15 +17,18 @@ class DuplicateEvents(StoreError):
     with another time, after it had left the in-memory horizon (seen.py). Nothing of the batch
     was written; the engine asks the record about these ids from now on."""
 
-    def __init__(self, ids: list[str]) -> None:
+    def __init__(self, ids: list[tuple[str, str]]) -> None:
+        names = [eid for _, eid in ids]
         super().__init__(f"{len(ids)} event id(s) already in the record, sent again with another time: "
-                         f"{', '.join(ids[:5])}{' …' if len(ids) > 5 else ''}; nothing of the group was stored, "
+                         f"{', '.join(names[:5])}{' …' if len(ids) > 5 else ''}; nothing of the group was stored, "
                          "send it again: they will be answered with their first decision")
-        self.ids = ids
+        self.ids = ids  # (organisation, event id)
 
 
 # The organisation of events that come without one (replay, the CLI, the API with auth off).
 DEFAULT_ORG = "default"
+# A notice for the outbox: (ts_us, customer, event_id, kind, text, org).
+Notice6 = tuple[int, str, str, str, str, str]
 
 
 class Row(NamedTuple):
@@ -58,7 +61,7 @@ class Batch(NamedTuple):
     rows: list[Row]
     lists: list[ListRow]
     snapshot: tuple[int, bytes] | None
-    outbox: list[tuple[int, str, str, str, str]]
+    outbox: list[Notice6]
 
     @property
     def empty(self) -> bool:
@@ -84,8 +87,8 @@ class Record(Protocol):
     def append_list(self, row: ListRow) -> None:
         """Buffers a list change (from an intel event or an analyst)."""
 
-    def append_outbox(self, row: tuple[int, str, str, str, str]) -> None:
-        """Buffers a notice (ts_us, customer, event_id, kind, text) for the outbox."""
+    def append_outbox(self, row: Notice6) -> None:
+        """Buffers a notice (ts_us, customer, event_id, kind, text, org) for the outbox."""
 
     def outbox(self, after: int = 0, limit: int = 1000,
                org: str | None = None) -> list[tuple[int, int, str, str, str, str]]:
@@ -107,17 +110,17 @@ class Record(Protocol):
     def rollback(self) -> None:
         """Drops every buffered write."""
 
-    def lookup(self, event_id: str) -> tuple[bool, bytes | None]:
-        """(known, decision) for an event id already committed."""
+    def lookup(self, event_id: str, org: str = DEFAULT_ORG) -> tuple[bool, bytes | None]:
+        """(known, decision) for an organisation's event id already committed."""
 
     def last_seq(self) -> int: ...
 
-    def event_body(self, event_id: str) -> bytes | None:
-        """The stored (protected) event, JSON."""
+    def event_body(self, event_id: str, org: str = DEFAULT_ORG) -> bytes | None:
+        """The organisation's stored (protected) event, JSON."""
 
-    def recent_ids(self, horizon_us: int) -> Iterator[tuple[str, int]]:
-        """(event_id, ts_us) of committed events within ``horizon_us`` of the newest event time,
-        in commit order (to rebuild the in-memory idempotency index at start)."""
+    def recent_ids(self, horizon_us: int) -> Iterator[tuple[str, int, str]]:
+        """(event_id, ts_us, org) of committed events within ``horizon_us`` of the newest event
+        time, in commit order (to rebuild the in-memory idempotency index at start)."""
 
     def rows_after(self, seq: int) -> Iterator[Row]:
         """Committed events after ``seq``, in order: to rebuild state after a restart."""
@@ -144,7 +147,7 @@ class Buffered:
         self._rows: list[Row] = []
         self._lists: list[ListRow] = []
         self._snapshot: tuple[int, bytes] | None = None
-        self._outbox: list[tuple[int, str, str, str, str]] = []
+        self._outbox: list[Notice6] = []
         # Lookups on the serving thread and a batch written on a writer thread share the connection.
         self._lock = threading.Lock()
 
@@ -154,7 +157,7 @@ class Buffered:
     def append_list(self, row: ListRow) -> None:
         self._lists.append(row)
 
-    def append_outbox(self, row: tuple[int, str, str, str, str]) -> None:
+    def append_outbox(self, row: Notice6) -> None:
         self._outbox.append(row)
 
     def save_snapshot(self, seq: int, blob: bytes) -> None:
@@ -189,36 +192,36 @@ class Buffered:
                     raise DuplicateEvents(known) from exc
                 raise
 
-    def _known_among(self, rows: list[Row]) -> list[str]:
-        """After a failed write: the batch's event ids the record already holds (none if it
-        cannot tell, e.g. the database is down)."""
+    def _known_among(self, rows: list[Row]) -> list[tuple[str, str]]:
+        """After a failed write: the batch's (organisation, event id) the record already holds
+        (none if it cannot tell, e.g. the database is down)."""
         try:
-            return [r.event_id for r in rows if self._lookup(r.event_id)[0]]
+            return [(r.org, r.event_id) for r in rows if self._lookup(r.event_id, r.org)[0]]
         except Exception:
             return []
 
     def _write(self, batch: Batch) -> None:
         raise NotImplementedError
 
-    def _lookup(self, event_id: str) -> tuple[bool, bytes | None]:
+    def _lookup(self, event_id: str, org: str = DEFAULT_ORG) -> tuple[bool, bytes | None]:
         raise NotImplementedError
 
 
 # A notice is written once: a deadline that a live server's clock fired is fired again after a
 # restart (the record holds no tick), and must not notify the client twice.
-OUTBOX_INSERT = ("INSERT INTO outbox (ts_us, customer, event_id, kind, text) SELECT ?,?,?,?,? "
-                 "WHERE NOT EXISTS (SELECT 1 FROM outbox WHERE event_id = ? AND kind = ?)")
+OUTBOX_INSERT = ("INSERT INTO outbox (ts_us, customer, event_id, kind, text, org) SELECT ?,?,?,?,?,? "
+                 "WHERE NOT EXISTS (SELECT 1 FROM outbox WHERE org = ? AND event_id = ? AND kind = ?)")
 
 
 def outbox_args(batch: Batch) -> list[tuple[Any, ...]]:
-    return [(*n, n[2], n[3]) for n in batch.outbox]
+    """(ts_us, customer, event_id, kind, text, org) of each notice, then its key for the dedup."""
+    return [(*n, n[5], n[2], n[3]) for n in batch.outbox]
 
 
 def outbox_query(after: int, limit: int, org: str | None) -> tuple[str, tuple[Any, ...]]:
-    """The outbox's rows after ``after`` (``?`` placeholders). A notice is about a held event; its
-    organisation is that event's, written in the same transaction."""
+    """The outbox's rows after ``after`` (``?`` placeholders); with ``org``, that organisation's
+    (each notice carries the organisation of the event it is about)."""
+    columns = "id, ts_us, customer, event_id, kind, text"
     if org is None:
-        return "SELECT * FROM outbox WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
-    return ("SELECT o.id, o.ts_us, o.customer, o.event_id, o.kind, o.text FROM outbox o "
-            "JOIN events e ON e.event_id = o.event_id WHERE o.id > ? AND e.org = ? ORDER BY o.id LIMIT ?",
-            (after, org, limit))
+        return f"SELECT {columns} FROM outbox WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
+    return f"SELECT {columns} FROM outbox WHERE id > ? AND org = ? ORDER BY id LIMIT ?", (after, org, limit)

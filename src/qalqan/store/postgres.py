@@ -9,13 +9,23 @@ from typing import Any
 
 import psycopg
 
-from .base import OUTBOX_INSERT, Batch, Buffered, Row, StoreError, list_rows_with_org, outbox_args, outbox_query
+from .base import (
+    DEFAULT_ORG,
+    OUTBOX_INSERT,
+    Batch,
+    Buffered,
+    Row,
+    StoreError,
+    list_rows_with_org,
+    outbox_args,
+    outbox_query,
+)
 from .workflow import Execute, Workflow, fill_inbox, inbox_rows
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     seq BIGINT PRIMARY KEY,
-    event_id TEXT NOT NULL UNIQUE,
+    event_id TEXT NOT NULL,
     type TEXT NOT NULL,
     ts_us BIGINT NOT NULL,
     customer TEXT NOT NULL,
@@ -23,7 +33,8 @@ CREATE TABLE IF NOT EXISTS events (
     action TEXT,
     decision BYTEA,
     org TEXT NOT NULL DEFAULT 'default',
-    clock_us BIGINT
+    clock_us BIGINT,
+    UNIQUE (org, event_id)
 );
 CREATE TABLE IF NOT EXISTS list_entries (
     list TEXT NOT NULL,
@@ -41,9 +52,9 @@ CREATE TABLE IF NOT EXISTS outbox (
     customer TEXT NOT NULL,
     event_id TEXT NOT NULL,
     kind TEXT NOT NULL,
-    text TEXT NOT NULL
+    text TEXT NOT NULL,
+    org TEXT NOT NULL DEFAULT 'default'
 );
-CREATE INDEX IF NOT EXISTS outbox_event ON outbox (event_id);
 CREATE TABLE IF NOT EXISTS snapshots (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     seq BIGINT NOT NULL,
@@ -62,6 +73,24 @@ DO $$ BEGIN
         ALTER TABLE events ADD COLUMN clock_us BIGINT;
     END IF;
     IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()
+                   AND table_name = 'outbox' AND column_name = 'org') THEN
+        ALTER TABLE outbox ADD COLUMN org TEXT NOT NULL DEFAULT 'default';
+        UPDATE outbox o SET org = e.org FROM events e WHERE e.event_id = o.event_id;
+    END IF;
+    DROP INDEX IF EXISTS outbox_event;
+    CREATE INDEX IF NOT EXISTS outbox_org_event ON outbox (org, event_id);
+    -- an event id is unique within its organisation (records before: unique per deployment)
+    IF EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'events_event_id_key') THEN
+        ALTER TABLE events DROP CONSTRAINT events_event_id_key;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'events_org_event_id_key') THEN
+        ALTER TABLE events ADD CONSTRAINT events_org_event_id_key UNIQUE (org, event_id);
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'cases_event_id_key') THEN
+        ALTER TABLE cases DROP CONSTRAINT cases_event_id_key;
+        ALTER TABLE cases ADD CONSTRAINT cases_org_event_id_key UNIQUE (org, event_id);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()
                    AND table_name = 'list_entries' AND column_name = 'org') THEN
         ALTER TABLE list_entries ADD COLUMN org TEXT NOT NULL DEFAULT 'default';
         ALTER TABLE list_entries DROP CONSTRAINT list_entries_pkey;
@@ -75,7 +104,7 @@ PEOPLE = """
 CREATE TABLE IF NOT EXISTS cases (
     id BIGSERIAL PRIMARY KEY,
     org TEXT NOT NULL,
-    event_id TEXT NOT NULL UNIQUE,
+    event_id TEXT NOT NULL,
     seq BIGINT NOT NULL,
     type TEXT NOT NULL,
     customer TEXT NOT NULL,
@@ -90,7 +119,8 @@ CREATE TABLE IF NOT EXISTS cases (
     outcome TEXT,
     note TEXT,
     updated_at TEXT NOT NULL,
-    updated_by TEXT
+    updated_by TEXT,
+    UNIQUE (org, event_id)
 );
 CREATE INDEX IF NOT EXISTS cases_queue ON cases (org, state, due_us);
 -- review and hold rows waiting for their case, written in the rows' own transaction
@@ -191,19 +221,19 @@ class PostgresRecord(Buffered, Workflow):
                 self.conn.rollback()
                 raise
 
-    def lookup(self, event_id: str) -> tuple[bool, bytes | None]:
+    def lookup(self, event_id: str, org: str = DEFAULT_ORG) -> tuple[bool, bytes | None]:
         with self._lock:
-            return self._lookup(event_id)
+            return self._lookup(event_id, org)
 
-    def _lookup(self, event_id: str) -> tuple[bool, bytes | None]:
+    def _lookup(self, event_id: str, org: str = DEFAULT_ORG) -> tuple[bool, bytes | None]:
         with self.conn.cursor() as cur:
-            r = cur.execute("SELECT decision FROM events WHERE event_id = %s", (event_id,)).fetchone()
+            r = cur.execute("SELECT decision FROM events WHERE org = %s AND event_id = %s", (org, event_id)).fetchone()
         self.conn.commit()
         return (False, None) if r is None else (True, None if r[0] is None else bytes(r[0]))
 
-    def event_body(self, event_id: str) -> bytes | None:
+    def event_body(self, event_id: str, org: str = DEFAULT_ORG) -> bytes | None:
         with self._lock, self.conn.cursor() as cur:
-            r = cur.execute("SELECT body FROM events WHERE event_id = %s", (event_id,)).fetchone()
+            r = cur.execute("SELECT body FROM events WHERE org = %s AND event_id = %s", (org, event_id)).fetchone()
             self.conn.commit()
         return None if r is None else bytes(r[0])
 
@@ -213,15 +243,15 @@ class PostgresRecord(Buffered, Workflow):
         self.conn.commit()
         return int(r[0])
 
-    def recent_ids(self, horizon_us: int) -> Iterator[tuple[str, int]]:
+    def recent_ids(self, horizon_us: int) -> Iterator[tuple[str, int, str]]:
         with self.conn.cursor(name="recent_ids") as cur:
             cur.itersize = 20000
             cur.execute(
-                "SELECT event_id, ts_us FROM events WHERE ts_us >= (SELECT max(ts_us) FROM events) - %s ORDER BY seq",
-                (horizon_us,),
+                "SELECT event_id, ts_us, org FROM events WHERE ts_us >= (SELECT max(ts_us) FROM events) - %s "
+                "ORDER BY seq", (horizon_us,),
             )
             for r in cur:
-                yield r[0], int(r[1])
+                yield r[0], int(r[1]), r[2]
         self.conn.commit()
 
     def rows_after(self, seq: int) -> Iterator[Row]:

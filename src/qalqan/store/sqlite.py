@@ -14,13 +14,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .base import OUTBOX_INSERT, Batch, Buffered, Row, list_rows_with_org, outbox_args, outbox_query
+from .base import DEFAULT_ORG, OUTBOX_INSERT, Batch, Buffered, Row, list_rows_with_org, outbox_args, outbox_query
 from .workflow import Execute, Workflow, fill_inbox, inbox_rows
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY,
-    event_id TEXT NOT NULL UNIQUE,
+    event_id TEXT NOT NULL,
     type TEXT NOT NULL,
     ts_us INTEGER NOT NULL,
     customer TEXT NOT NULL,
@@ -28,7 +28,8 @@ CREATE TABLE IF NOT EXISTS events (
     action TEXT,
     decision BLOB,
     org TEXT NOT NULL DEFAULT 'default',
-    clock_us INTEGER
+    clock_us INTEGER,
+    UNIQUE (org, event_id)
 );
 CREATE TABLE IF NOT EXISTS list_entries (
     list TEXT NOT NULL,
@@ -46,9 +47,9 @@ CREATE TABLE IF NOT EXISTS outbox (
     customer TEXT NOT NULL,
     event_id TEXT NOT NULL,
     kind TEXT NOT NULL,
-    text TEXT NOT NULL
+    text TEXT NOT NULL,
+    org TEXT NOT NULL DEFAULT 'default'
 );
-CREATE INDEX IF NOT EXISTS outbox_event ON outbox (event_id);
 CREATE TABLE IF NOT EXISTS snapshots (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     seq INTEGER NOT NULL,
@@ -60,7 +61,7 @@ PEOPLE = """
 CREATE TABLE IF NOT EXISTS cases (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     org TEXT NOT NULL,
-    event_id TEXT NOT NULL UNIQUE,
+    event_id TEXT NOT NULL,
     seq INTEGER NOT NULL,
     type TEXT NOT NULL,
     customer TEXT NOT NULL,
@@ -75,7 +76,8 @@ CREATE TABLE IF NOT EXISTS cases (
     outcome TEXT,
     note TEXT,
     updated_at TEXT NOT NULL,
-    updated_by TEXT
+    updated_by TEXT,
+    UNIQUE (org, event_id)
 );
 CREATE INDEX IF NOT EXISTS cases_queue ON cases (org, state, due_us);
 -- review and hold rows waiting for their case, written in the rows' own transaction
@@ -106,6 +108,13 @@ def _migrate(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE events ADD COLUMN org TEXT NOT NULL DEFAULT 'default'")
     if "clock_us" not in {r[1] for r in conn.execute("PRAGMA table_info(events)")}:
         conn.execute("ALTER TABLE events ADD COLUMN clock_us INTEGER")
+    if "org" not in {r[1] for r in conn.execute("PRAGMA table_info(outbox)")}:
+        conn.execute("ALTER TABLE outbox ADD COLUMN org TEXT NOT NULL DEFAULT 'default'")
+        conn.execute("UPDATE outbox SET org = coalesce((SELECT e.org FROM events e "
+                     "WHERE e.event_id = outbox.event_id), 'default')")
+    conn.execute("DROP INDEX IF EXISTS outbox_event")
+    conn.execute("CREATE INDEX IF NOT EXISTS outbox_org_event ON outbox (org, event_id)")
+    _unique_per_org(conn, "events")
     if "org" not in {r[1] for r in conn.execute("PRAGMA table_info(list_entries)")}:
         conn.executescript("""
             BEGIN;
@@ -119,9 +128,29 @@ def _migrate(conn: sqlite3.Connection) -> None:
         """)
 
 
+def _unique_per_org(conn: sqlite3.Connection, table: str) -> None:
+    """Records made while event ids were unique per deployment: the table is rebuilt with the
+    key ``UNIQUE (org, event_id)`` (an event id is unique within its organisation)."""
+    row = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()
+    if row is None or "event_id TEXT NOT NULL UNIQUE" not in row[0]:
+        return
+    new = row[0].replace("event_id TEXT NOT NULL UNIQUE", "event_id TEXT NOT NULL").rstrip().rstrip(")")
+    columns = ", ".join(r[1] for r in conn.execute(f"PRAGMA table_info({table})"))
+    conn.executescript(f"""
+        BEGIN;
+        ALTER TABLE {table} RENAME TO {table}_v1;
+        {new.replace(f"CREATE TABLE {table}", f"CREATE TABLE {table}", 1)}, UNIQUE (org, event_id));
+        INSERT INTO {table} ({columns}) SELECT {columns} FROM {table}_v1;
+        DROP TABLE {table}_v1;
+        COMMIT;
+    """)
+
+
 def _people(conn: sqlite3.Connection) -> None:
     """The people's tables; a record that scanned for cases by cursor moves to the inbox."""
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if "cases" in tables:
+        _unique_per_org(conn, "cases")
     conn.executescript(PEOPLE)
     cursor: int | None = None
     if "case_cursor" in tables:
@@ -211,27 +240,27 @@ class SqliteRecord(Buffered, Workflow):
                 c.execute("ROLLBACK")
                 raise
 
-    def lookup(self, event_id: str) -> tuple[bool, bytes | None]:
+    def lookup(self, event_id: str, org: str = DEFAULT_ORG) -> tuple[bool, bytes | None]:
         with self._lock:
-            return self._lookup(event_id)
+            return self._lookup(event_id, org)
 
-    def _lookup(self, event_id: str) -> tuple[bool, bytes | None]:
-        r = self.conn.execute("SELECT decision FROM events WHERE event_id = ?", (event_id,)).fetchone()
+    def _lookup(self, event_id: str, org: str = DEFAULT_ORG) -> tuple[bool, bytes | None]:
+        r = self.conn.execute("SELECT decision FROM events WHERE org = ? AND event_id = ?", (org, event_id)).fetchone()
         return (False, None) if r is None else (True, r[0])
 
-    def event_body(self, event_id: str) -> bytes | None:
+    def event_body(self, event_id: str, org: str = DEFAULT_ORG) -> bytes | None:
         with self._lock:
-            r = self.conn.execute("SELECT body FROM events WHERE event_id = ?", (event_id,)).fetchone()
+            r = self.conn.execute("SELECT body FROM events WHERE org = ? AND event_id = ?", (org, event_id)).fetchone()
         return None if r is None else r[0]
 
     def last_seq(self) -> int:
         return self.conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
 
-    def recent_ids(self, horizon_us: int) -> Iterator[tuple[str, int]]:
+    def recent_ids(self, horizon_us: int) -> Iterator[tuple[str, int, str]]:
         newest = self.conn.execute("SELECT max(ts_us) FROM events").fetchone()[0]
         if newest is None:
             return
-        cur = self.conn.execute("SELECT event_id, ts_us FROM events WHERE ts_us >= ? ORDER BY seq",
+        cur = self.conn.execute("SELECT event_id, ts_us, org FROM events WHERE ts_us >= ? ORDER BY seq",
                                 (newest - horizon_us,))
         while batch := cur.fetchmany(20000):
             yield from batch

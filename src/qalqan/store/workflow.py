@@ -38,8 +38,9 @@ def fill_inbox(q: Execute, had_cases: bool, cursor_seq: int | None) -> None:
     and hold it holds; one that scanned by cursor, for those after its cursor."""
     if had_cases and cursor_seq is None:
         return
-    q("INSERT INTO case_inbox (seq) SELECT seq FROM events WHERE seq > ? AND action IN ('review', 'hold') "
-      "AND event_id NOT IN (SELECT event_id FROM cases) ON CONFLICT (seq) DO NOTHING", (cursor_seq or 0,))
+    q("INSERT INTO case_inbox (seq) SELECT seq FROM events e WHERE seq > ? AND action IN ('review', 'hold') "
+      "AND NOT EXISTS (SELECT 1 FROM cases c WHERE c.org = e.org AND c.event_id = e.event_id) "
+      "ON CONFLICT (seq) DO NOTHING", (cursor_seq or 0,))
 
 
 class _MerchantOf(msgspec.Struct):
@@ -69,12 +70,6 @@ class Workflow:
         raise NotImplementedError
 
     # --- events, scoped ---------------------------------------------------------------------
-    def event_org(self, event_id: str) -> str | None:
-        """The organisation an event belongs to (None: unknown id)."""
-        with self._transaction() as q:
-            r = q("SELECT org FROM events WHERE event_id = ?", (event_id,)).fetchone()
-        return None if r is None else r[0]
-
     def event_in(self, org: str, event_id: str) -> Row | None:
         """The event, if it is this organisation's: another's is as absent as an unknown one."""
         with self._transaction() as q:
@@ -152,7 +147,7 @@ class Workflow:
                     if case is not None:
                         cur = q("INSERT INTO cases (org, event_id, seq, type, customer, merchant_id, amount, "
                                 "currency, action, opened_us, due_us, state, updated_at) "
-                                "VALUES (?,?,?,?,?,?,?,?,?,?,?,'open',?) ON CONFLICT (event_id) DO NOTHING",
+                                "VALUES (?,?,?,?,?,?,?,?,?,?,?,'open',?) ON CONFLICT (org, event_id) DO NOTHING",
                                 (*case, stamp))
                         opened += max(cur.rowcount, 0)
                     q("DELETE FROM case_inbox WHERE seq = ?", (r[0],))

@@ -2,9 +2,10 @@
 
 A front decides nothing. It validates an event with the engine's own decoder (so a bad one gets the
 same 422 naming the field, and never reaches the stream), appends it to its partition's subject with
-``Nats-Msg-Id`` = the event id, and answers with the decision a worker publishes for that id. Every
+``Nats-Msg-Id`` = the event id scoped by its organisation (``events.scoped_id``: an event id is
+unique within its organisation), and answers with the decision a worker publishes for it. Every
 front holds one subscription to ``<stream>.decisions.>`` and matches decisions to the requests
-waiting on them by the ``d:<event_id>`` id the worker gives each decision.
+waiting on them by the ``d:<scoped id>`` id the worker gives each decision.
 
 Why no decision is ever missed: a request registers its wait *before* it publishes, and a worker
 publishes a decision only after the record holds it. So a decision is either published after the
@@ -37,14 +38,14 @@ from ..api.admission import Admission
 from ..api.asgi import BodyRefused, Disconnected, check_body, read_body
 from ..api.keys import OPEN_PATHS, OPEN_PREFIXES, KeyRing, allowed
 from ..config import Settings
-from ..events import MONEY_TYPES, Event, EventError, decode_event, refuse_ahead
+from ..events import MONEY_TYPES, Event, EventError, decode_event, refuse_ahead, scoped_id
 from ..privacy import check_event_id
 from ..store.base import DEFAULT_ORG, StoreError
 from ..tenancy import Tokenizers
 from .front_people import FrontPeople
 from .partition import EVERY, events_subject, partition_of
 from .publish import PARTS_HEADER, connect, ensure_stream
-from .worker import CONFLICT, CONFLICT_HEADER, ORG_HEADER, OWNER_HEADER
+from .worker import CONFLICT, CONFLICT_HEADER, ORG_HEADER
 
 PROBLEM = [(b"content-type", b"application/problem+json")]
 JSON = [(b"content-type", b"application/json")]
@@ -70,11 +71,6 @@ def _problem(status: int, title: str, detail: str, **extra: Any) -> Answer:
 
 def _conflict(eid: str, detail: str) -> Answer:
     return _problem(409, "Conflict", f"event_id {eid!r}: {detail}", field="event_id", problem=detail)
-
-
-def _taken(eid: str) -> Answer:
-    return _problem(409, "Conflict", f"event_id {eid!r} is already used: choose another id",
-                    field="event_id", problem="already used")
 
 
 class Front:
@@ -149,7 +145,7 @@ class Front:
         waiters = self.waiting.pop(msg_id[2:], None) if msg_id.startswith("d:") else None
         for fut in waiters or ():
             if not fut.done():
-                fut.set_result((msg.data, headers.get(OWNER_HEADER)))
+                fut.set_result((msg.data, None))
 
     async def _read(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.pool, self._read_again, fn, *args)
@@ -213,7 +209,8 @@ class Front:
         if event.__struct_config__.tag not in MONEY_TYPES:  # type: ignore[union-attr]
             targets = range(self.cfg.parts) if part == EVERY else (part,)
             try:
-                await asyncio.gather(*(self.publish(p, f"{eid}@{p}" if part == EVERY else eid, body, headers)
+                key = scoped_id(org, eid)  # the stream's duplicate window is per organisation too
+                await asyncio.gather(*(self.publish(p, f"{key}@{p}" if part == EVERY else key, body, headers)
                                        for p in targets))
             except Exception as exc:
                 return self._unavailable(f"the stream did not take the event: {exc.__class__.__name__}: {exc}")
@@ -223,41 +220,37 @@ class Front:
     async def _money(self, eid: str, part: int, body: bytes, headers: dict[str, str], org: str,
                      event: Event) -> Answer:
         fut: asyncio.Future[tuple[bytes, str | None]] = asyncio.get_running_loop().create_future()
-        self.waiting.setdefault(eid, []).append(fut)  # before the publish: the decision cannot pass unseen
+        key = scoped_id(org, eid)  # an event id is unique within its organisation: so are its waits
+        self.waiting.setdefault(key, []).append(fut)  # before the publish: the decision cannot pass unseen
         try:
             try:
-                ack = await self.publish(part, eid, body, headers)
+                ack = await self.publish(part, key, body, headers)
             except Exception as exc:
                 return self._unavailable(f"the stream did not take the event: {exc.__class__.__name__}: {exc}")
             if ack.duplicate:  # sent before: its decision may be in the record already
                 try:
-                    owner = await self._read(self.record.event_org, eid)
                     row = await self._read(self.record.event_in, org, eid)
                 except Exception as exc:
                     return self._unavailable(f"the record does not answer: {exc.__class__.__name__}: {exc}")
-                if owner not in (None, org):
-                    return _taken(eid)
                 if row is not None and not self._same(event, row.body, org):
                     return _conflict(eid, "was sent before with another body")
                 if row is not None and row.decision is not None:
                     return 200, bytes(row.decision), JSON
             try:
-                decision, owner = await asyncio.wait_for(asyncio.shield(fut), self.cfg.answer_timeout_s)
+                decision, marker = await asyncio.wait_for(asyncio.shield(fut), self.cfg.answer_timeout_s)
             except TimeoutError:
                 return self._unavailable(f"no decision within {self.cfg.answer_timeout_s:g} s; the event is kept "
                                          "and will be decided: send it again (same event_id) for its decision")
-            if owner == CONFLICT:  # the worker found the id taken by another event of this organisation
+            if marker == CONFLICT:  # the worker found the id taken by another event of this organisation
                 return _conflict(eid, decision.decode())
-            if owner is not None and owner != org:  # the id was reused after the stream's duplicate window
-                return _taken(eid)
             return 200, decision, JSON
         finally:
-            waiters = self.waiting.get(eid)
+            waiters = self.waiting.get(key)
             if waiters is not None:
                 with contextlib.suppress(ValueError):
                     waiters.remove(fut)
                 if not waiters:
-                    del self.waiting[eid]
+                    del self.waiting[key]
 
     async def publish(self, part: int, msg_id: str, body: bytes, headers: dict[str, str]) -> Any:
         return await self.js.publish(events_subject(self.cfg.stream, part), body,

@@ -8,7 +8,7 @@
   front has the workers' QALQAN_RULES …): the case page names the rules behind a case's reasons and
   recomputes its features point-in-time from the record, as in one process;
 - ``holds``: a receipt for a held payment needs its hold (released?). Before the receipt handler
-  runs, the front asks the hold's worker for it (``FrontHolds.held``); ``holds.holds`` is that
+  runs, the front asks the hold's worker for it (``FrontHolds.held``); ``holds.of`` gives that
   request's answer.
 
 ``FrontConsole`` is the console with two changes of source, not of logic: its holds page lists the
@@ -56,11 +56,11 @@ _decode_hold = msgspec.json.Decoder(HoldState).decode
 
 
 class _RequestHolds:
-    """``engine.holds`` for the receipts: ``holds`` is the one hold this request fetched."""
+    """``engine.holds`` for the receipts: the one hold this request fetched."""
 
-    @property
-    def holds(self) -> Mapping[str, HoldState]:
-        return _held.get() or {}
+    def of(self, event_id: str, org: str) -> HoldState | None:
+        h = (_held.get() or {}).get(event_id)
+        return h if h is not None and h.org == org else None
 
 
 class FrontEngine:

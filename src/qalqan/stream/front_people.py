@@ -43,7 +43,7 @@ from ..api.holds import hold_routes
 from ..api.lists import list_routes
 from ..api.outbox import outbox_routes
 from ..engine import Outcome
-from ..events import Event, EventError, us_to_rfc3339
+from ..events import Event, EventError, scoped_id, us_to_rfc3339
 from ..holds import HoldState, hold_answer, repeated_order
 from ..store.base import DEFAULT_ORG
 from ..store.postgres import PostgresRecord
@@ -72,10 +72,11 @@ class FrontRecord(PostgresRecord):
         super().__init__(url, "qalqan-front-people")
         self.parts = parts
 
-    def _lookup(self, event_id: str) -> tuple[bool, bytes | None]:
+    def _lookup(self, event_id: str, org: str = DEFAULT_ORG) -> tuple[bool, bytes | None]:
         ids = [event_id, *(f"{event_id}@{p}" for p in range(self.parts))]
         with self.conn.cursor() as cur:
-            rows = cur.execute("SELECT event_id, decision FROM events WHERE event_id = ANY(%s)", (ids,)).fetchall()
+            rows = cur.execute("SELECT event_id, decision FROM events WHERE org = %s AND event_id = ANY(%s)",
+                               (org, ids)).fetchall()
         self.conn.commit()
         for eid, decision in rows:
             if eid == event_id:
@@ -143,6 +144,7 @@ class FrontPeople:
         etype: str = event.__struct_config__.tag  # type: ignore[union-attr,assignment]
         eid, parts = event.event_id, self.front.cfg.parts
         # Routed from the token as partition.py routes raw events (no person's event is a `message`).
+        # (partition, the record's id of the copy there); its message id is scoped by the organisation.
         targets = ([(p, f"{eid}@{p}") for p in range(parts)] if etype in broadcast_types()
                    else [(of_token(event.customer_id, parts), eid)])
         headers = {PARTS_HEADER: str(parts), PROTECTED_HEADER: "1"}
@@ -155,7 +157,7 @@ class FrontPeople:
         if mine is None:
             mine = []
             _sending.set(mine)
-        send = self._send(outcome, targets, msgspec.json.encode(event), headers)
+        send = self._send(outcome, targets, msgspec.json.encode(event), headers, org)
         mine.append(asyncio.get_running_loop().create_task(send))
         return outcome
 
@@ -172,22 +174,22 @@ class FrontPeople:
                 raise result
 
     async def _send(self, outcome: Outcome, targets: list[tuple[int, str]], body: bytes,
-                    headers: dict[str, str]) -> None:
+                    headers: dict[str, str], org: str) -> None:
         assert self._order is not None and self.record is not None
         loop = asyncio.get_running_loop()
-        futs = {msg_id: loop.create_future() for _, msg_id in targets}
+        futs = {scoped_id(org, rid): loop.create_future() for _, rid in targets}
         for msg_id, fut in futs.items():  # before the publish: an answer cannot pass unseen
             self.waiting.setdefault(msg_id, []).append(fut)
         try:
             async with self._order:  # one after another: a request's events reach the stream in its order
-                acks = [await self.front.publish(p, msg_id, body, headers) for p, msg_id in targets]
+                acks = [await self.front.publish(p, scoped_id(org, rid), body, headers) for p, rid in targets]
             answers: list[dict[str, Any]] = []
             waits = []
-            for (_, msg_id), ack in zip(targets, acks):
-                if ack.duplicate and self.record.lookup(msg_id)[0]:  # sent before, and decided
+            for (_, rid), ack in zip(targets, acks):
+                if ack.duplicate and self.record.lookup(rid, org)[0]:  # sent before, and decided
                     answers.append({"duplicate": True})
                 else:
-                    waits.append(asyncio.shield(futs[msg_id]))
+                    waits.append(asyncio.shield(futs[scoped_id(org, rid)]))
             timeout = self.front.cfg.answer_timeout_s
             try:
                 answers += [msgspec.json.decode(raw) for raw in await asyncio.wait_for(asyncio.gather(*waits), timeout)]
@@ -225,8 +227,8 @@ class FrontHolds:
         cfg = self.people.front.cfg
         part = of_token(row.customer, cfg.parts)
         try:
-            reply = await self.people.front.nc.request(holds_subject(cfg.stream, part), event_id.encode(),
-                                                       timeout=cfg.answer_timeout_s)
+            reply = await self.people.front.nc.request(holds_subject(cfg.stream, part),
+                                                       scoped_id(org, event_id).encode(), timeout=cfg.answer_timeout_s)
         except (NoRespondersError, TimeoutError) as exc:
             raise NoAnswer(f"the worker of partition {part} does not answer ({exc.__class__.__name__}): "
                            "ask again in a moment") from None
@@ -235,12 +237,13 @@ class FrontHolds:
     async def answer(self, event_id: str, verb: str, by: Any, ts: Any, org: str) -> None:
         """The event Engine.answer_hold / repeat_hold would decide, sent to the hold's worker."""
         raw = await self.held(event_id, org)
-        stored = self.record.event_body(event_id) if raw is not None and verb == "repeat" else None
+        stored = self.record.event_body(event_id, org) if raw is not None and verb == "repeat" else None
         if raw is None or (verb == "repeat" and stored is None):
             raise EventError("target_event_id", f"no hold on event {event_id!r}")
         if verb == "repeat":
-            event: Event = repeated_order(event_id, stored, ts)  # type: ignore[arg-type]
+            event: Event = repeated_order(event_id, stored, ts or self.people.now_ts())  # type: ignore[arg-type]
         else:  # the answer comes from the hold's client, whose token the worker's hold names
-            event = hold_answer(event_id, verb, by, ts, msgspec.json.decode(raw, type=HoldState).customer)
+            event = hold_answer(event_id, verb, by, ts or self.people.now_ts(),
+                                msgspec.json.decode(raw, type=HoldState).customer)
         self.people.decide_event(event, protected=True, org=org, hold=event_id)
         await self.people.durable()

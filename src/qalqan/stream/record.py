@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from ..store.base import Batch, ListRow, Row, StoreError
+from ..store.base import DEFAULT_ORG, Batch, ListRow, Row, StoreError
 from ..store.postgres import PostgresRecord
 from .partition import PARTS_MAX, broadcast_types
 
@@ -103,10 +103,10 @@ class PartitionRecord(PostgresRecord):
         super()._write(Batch(rows, lists, None, batch.outbox))  # one transaction with the snapshot
 
     # --- reads, scoped to the partition ----------------------------------------------------------
-    def _lookup(self, event_id: str) -> tuple[bool, bytes | None]:
+    def _lookup(self, event_id: str, org: str = DEFAULT_ORG) -> tuple[bool, bytes | None]:
         with self.conn.cursor() as cur:
-            r = cur.execute("SELECT decision FROM events WHERE event_id = ANY(%s)",
-                            ([event_id, f"{event_id}@{self.part}"],)).fetchone()
+            r = cur.execute("SELECT decision FROM events WHERE org = %s AND event_id = ANY(%s)",
+                            (org, [event_id, f"{event_id}@{self.part}"])).fetchone()
         self.conn.commit()
         return (False, None) if r is None else (True, None if r[0] is None else bytes(r[0]))
 
@@ -117,16 +117,16 @@ class PartitionRecord(PostgresRecord):
         self.conn.commit()
         return max(int(r[0]) // PARTS_MAX, 0)  # type: ignore[index]
 
-    def recent_ids(self, horizon_us: int) -> Iterator[tuple[str, int]]:
+    def recent_ids(self, horizon_us: int) -> Iterator[tuple[str, int, str]]:
         with self.conn.cursor(name="recent_ids") as cur:
             cur.itersize = 20000
             cur.execute(
-                "SELECT event_id, ts_us FROM events WHERE mod(seq, %(m)s) = %(p)s AND ts_us >= "
+                "SELECT event_id, ts_us, org FROM events WHERE mod(seq, %(m)s) = %(p)s AND ts_us >= "
                 "(SELECT max(ts_us) FROM events WHERE mod(seq, %(m)s) = %(p)s) - %(h)s ORDER BY seq",
                 {"m": PARTS_MAX, "p": self.part, "h": horizon_us},
             )
             for r in cur:
-                yield self._local_id(r[0]), int(r[1])
+                yield self._local_id(r[0]), int(r[1]), r[2]
         self.conn.commit()
 
     def rows_after(self, seq: int) -> Iterator[Row]:

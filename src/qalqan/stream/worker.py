@@ -30,7 +30,7 @@ from nats.js.errors import FetchTimeoutError
 
 from ..config import Settings
 from ..engine import Engine, Outcome
-from ..events import EventConflict, EventError, decode_event
+from ..events import EventConflict, EventError, decode_event, scoped_id
 from ..holds import OPEN
 from ..store.base import DEFAULT_ORG, DuplicateEvents
 from .partition import decisions_subject, durable_name, events_subject
@@ -51,9 +51,6 @@ PROTECTED_HEADER = "Qalqan-Protected"
 HOLD_HEADER = "Qalqan-Hold"
 # An answer names the message it answers (its Nats-Msg-Id).
 ANSWERS_HEADER = "Qalqan-Answers"
-# On a decision answered again for an event id that another organisation's event holds (sent after
-# the stream's duplicate window): that organisation. The waiting front answers 409, not the decision.
-OWNER_HEADER = "Qalqan-Owner"
 # A money movement refused because its id names another event of its organisation (EventConflict): the
 # worker publishes the refusal on the decisions subject (``x:`` id, this header naming the event id) so
 # the waiting front answers 409 at once instead of waiting out its budget.
@@ -178,7 +175,8 @@ async def run_worker(settings: Settings, cfg: WorkerConfig, log: Callable[[str],
 
 
 async def _hold_reply(engine: Engine, msg: nats.aio.msg.Msg) -> None:
-    """A hold's state (JSON; ``null``: no hold), as the record holds it: never mid-batch."""
+    """A hold's state (JSON; ``null``: no hold), as the record holds it: never mid-batch. The
+    request names the hold by ``scoped_id(org, event_id)``."""
     while engine.pending:  # only while a batch's rejected message is handed back, before its commit
         await asyncio.sleep(0.005)
     h = engine.holds.holds.get(msg.data.decode())
@@ -200,7 +198,7 @@ def _decide(engine: Engine, m: nats.aio.msg.Msg) -> Outcome:
     event = decode_event(m.data)
     target = headers.get(HOLD_HEADER)
     if target is not None:
-        held = engine.holds.holds.get(target)
+        held = engine.holds.of(target, org)
         if held is None or held.customer != event.customer_id:
             raise EventError("target_event_id", f"no hold on event {target!r}")
     return engine.decide_event(event, protected=True, org=org)
@@ -256,19 +254,18 @@ async def _batch(js: nats.js.JetStreamContext, engine: Engine, cfg: WorkerConfig
                 rejected.add(i)
                 refused.append(_answer(m, {"error": {"field": exc.field, "problem": exc.problem}}))
                 if isinstance(exc, EventConflict):
-                    conflicts.append((f"x:{exc.event_id}:{m.metadata.sequence.stream}", exc.problem.encode(),
-                                      {CONFLICT_HEADER: exc.event_id}))
+                    key = scoped_id((m.headers or {}).get(ORG_HEADER, DEFAULT_ORG), exc.event_id)
+                    conflicts.append((f"x:{key}:{m.metadata.sequence.stream}", exc.problem.encode(),
+                                      {CONFLICT_HEADER: key}))
                 await m.term()
                 continue
             keep.append(m)
             answers.append(_answer(m, {"event_id": outcome.event_id, "duplicate": outcome.duplicate}))
             duplicates += outcome.duplicate
             if outcome.decision_json is not None:
-                headers = {"Nats-Msg-Id": f"d:{outcome.event_id}"}
-                if outcome.duplicate:  # rare: a redelivery, or an id reused after the duplicate window
-                    owner = engine.record.event_org(outcome.event_id)
-                    if owner is not None and owner != (m.headers or {}).get(ORG_HEADER, DEFAULT_ORG):
-                        headers[OWNER_HEADER] = owner
+                # Named as the front waits for it: ids are unique within an organisation only.
+                key = scoped_id((m.headers or {}).get(ORG_HEADER, DEFAULT_ORG), outcome.event_id)
+                headers = {"Nats-Msg-Id": f"d:{key}"}
                 decided.append((outcome.event_id, outcome.decision_json, headers))
         try:
             engine.commit()  # writes the state as of this batch to Redis too, before any of it is acknowledged
