@@ -103,8 +103,9 @@ def test_a_confirmation_with_a_fincert_hit_cools_off_exactly_2_days_from_the_ans
     (n,) = b.respond("e1", "confirm", "client", answer, db_hit=True)
     h = b.of("e1", "default")
     assert h.until_us == answer + 2 * DAY_US
+    executes = _fmt(answer + 2 * DAY_US)
     assert (n.kind, n.text) == (
-        "hold_cooling_off", f"confirmed; the recipient is in the FinCERT database: executes at {_fmt(answer + 2 * DAY_US)}")
+        "hold_cooling_off", f"confirmed; the recipient is in the FinCERT database: executes at {executes}")
     assert h.history == [(T0, "pending"), (answer, "cooling_off")]
     assert b.advance(answer + 2 * DAY_US) == []  # the last instant is still cooling off
     (done,) = b.advance(answer + 2 * DAY_US + 1)
@@ -177,15 +178,24 @@ def test_every_change_moves_the_change_counter_forward():
         assert b.changes > seen[-1], f"counter {b.changes} after {seen}"
         seen.append(b.changes)
 
-    b.start("e1", "c1", T0, "art8", False, "acc1", "1"); step()
-    b.start("e2", "c2", T0, "art8", False, "acc2", "2"); step()
-    b.start("e3", "c3", T0, "art8", True, "acc3", "3"); step()
-    b.respond("e1", "confirm", "client", T0 + 1, db_hit=True); step()  # cooling off
-    b.respond("e2", "confirm", "client", T0 + 2, db_hit=False); step()  # released
-    b.replaced("e3", "e3:repeat", T0 + 3); step()
-    b.respond("e1", "reject", "client", T0 + 4, db_hit=False); step()
-    b.start("e4", "c4", T0, "art8", False, "acc4", "4"); step()
-    b.advance(T0 + 5 * DAY_US); step()  # e4 not confirmed in time: rejected
+    b.start("e1", "c1", T0, "art8", False, "acc1", "1")
+    step()
+    b.start("e2", "c2", T0, "art8", False, "acc2", "2")
+    step()
+    b.start("e3", "c3", T0, "art8", True, "acc3", "3")
+    step()
+    b.respond("e1", "confirm", "client", T0 + 1, db_hit=True)  # cooling off
+    step()
+    b.respond("e2", "confirm", "client", T0 + 2, db_hit=False)  # released
+    step()
+    b.replaced("e3", "e3:repeat", T0 + 3)
+    step()
+    b.respond("e1", "reject", "client", T0 + 4, db_hit=False)
+    step()
+    b.start("e4", "c4", T0, "art8", False, "acc4", "4")
+    step()
+    b.advance(T0 + 5 * DAY_US)  # e4 not confirmed in time: rejected
+    step()
     assert b.of("e4", "default").status == "rejected"
 
 

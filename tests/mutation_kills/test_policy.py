@@ -40,7 +40,8 @@ def test_the_first_of_equally_strict_reasons_gives_the_action():
     assert strictest([_reason("a", "approve"), _reason("b", None), _reason("c", "approve")]) == "approve"
 
 
-@pytest.mark.parametrize("score, action", [(0.97, "decline"), (0.971234, "decline"), (0.8, "review"), (0.85678, "review")])
+@pytest.mark.parametrize("score, action", [(0.97, "decline"), (0.971234, "decline"), (0.8, "review"),
+                                           (0.85678, "review")])
 def test_the_models_reason_is_the_score_rounded_to_4_places_with_its_source(score, action):
     got, reasons = decide_action([], score, False, ModelPolicy())
     assert got == action
