@@ -29,7 +29,7 @@ def test_two_partitions_write_the_same_local_seqs_and_read_back_their_own(pg_url
         assert [(r.seq, r.event_id) for r in b.rows_after(1)] == [(2, "b-2")]
         assert a.last_seq() == b.last_seq() == 2
         assert a.load_snapshot() == (2, b"snap-a") and b.load_snapshot() is None
-        assert [e for e, _ in b.recent_ids(10**9)] == ["i-1", "b-2"]
+        assert [(e, org) for e, _, org in b.recent_ids(10**9)] == [("i-1", "default"), ("b-2", "default")]
         assert a.lookup("i-1") == (True, None) and b.lookup("i-1") == (True, None)
         assert a.lookup("b-2")[0] and not a.lookup("nope")[0]
         # The record as a whole: decisions export as one process's, every event id unique.
