@@ -33,6 +33,7 @@ from .events import (
     TargetNotFound,
     decode_event,
     refuse_ahead,
+    same_event,
     scoped_id,
     ts_to_us,
     us_to_rfc3339,
@@ -345,12 +346,7 @@ class Engine:
         body = self._stored_row(event.event_id, org)
         if body is None:
             return
-        self.tokenizers.of(org).protect(event)
-        try:
-            same = decode_event(body) == event
-        except EventError:
-            same = False
-        if not same:
+        if not same_event(body, self.tokenizers.of(org).protect(event)):
             raise EventConflict(event.event_id, f"{event.event_id!r} was sent before with another "
                                             f"{'type' if msgspec.json.decode(body).get('type') != etype else 'body'}: "
                                             "an event id names one event; nothing was changed")

@@ -34,6 +34,7 @@ __all__ = [
     "ts_to_us",
     "refuse_ahead",
     "scoped_id",
+    "same_event",
     "us_to_rfc3339",
 ]
 
@@ -381,6 +382,15 @@ def ts_to_us(ts: datetime) -> int:
     """Event time as integer microseconds since the epoch: exact, and cheap to compare."""
     d = ts - _EPOCH
     return (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
+
+
+def same_event(stored: bytes, event: Event) -> bool:
+    """Idempotency by content: ``event`` (protected) is the one stored under its id. Compared as
+    events, not bytes, so ``25000`` and ``25000.00`` are one amount."""
+    try:
+        return decode_event(stored) == event
+    except EventError:
+        return False
 
 
 def scoped_id(org: str, event_id: str) -> str:

@@ -122,10 +122,6 @@ class HoldBook:
         h = self.holds.get(hold_key(org, event_id))
         return h if h is not None and h.org == org else None
 
-    def of_org(self, org: str) -> dict[str, HoldState]:
-        """The organisation's holds by event id."""
-        return {h.event_id: h for h in self.holds.values() if h.org == org}
-
     def start(self, event_id: str, customer: str, ts_us: int, kind: str, trusted: bool,
               to_account: str | None, amount: Any, cooling: bool = False, org: str = "default") -> list[Notice]:
         self.changes += 1

@@ -170,9 +170,8 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
 
     def refused(exc: EventError, at: str = "") -> dict[str, Any]:
         """An event refused by the engine: 422 naming the field, or the status the error carries
-        (409 for an event id in use)."""
-        status = getattr(exc, "status", 422)
-        return {"title": "Conflict" if status == 409 else "Invalid event", "status": status,
+        (409 for an event id in use, 404 for a hold it does not have)."""
+        return {"title": "Conflict" if exc.status == 409 else "Invalid event", "status": exc.status,
                 "detail": f"{at}{exc}", "field": exc.field, "problem": exc.problem}
 
     def failed(exc: Exception, at: str = "") -> dict[str, Any]:

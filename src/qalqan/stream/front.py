@@ -38,7 +38,7 @@ from ..api.admission import Admission
 from ..api.asgi import BodyRefused, Disconnected, check_body, read_body
 from ..api.keys import OPEN_PATHS, OPEN_PREFIXES, KeyRing, allowed
 from ..config import Settings
-from ..events import MONEY_TYPES, Event, EventError, decode_event, refuse_ahead, scoped_id
+from ..events import MONEY_TYPES, Event, EventError, decode_event, refuse_ahead, same_event, scoped_id
 from ..privacy import check_event_id
 from ..store.base import DEFAULT_ORG, StoreError
 from ..tenancy import Tokenizers
@@ -127,13 +127,6 @@ class Front:
             await asyncio.get_running_loop().run_in_executor(self.pool, self.record.close)
         self.pool.shutdown()
 
-    def _same(self, event: Event, stored: bytes, org: str) -> bool:
-        """Idempotency by content, as the engine checks it (engine.py, _same_as_stored)."""
-        try:
-            return decode_event(stored) == self.tokenizers.of(org).protect(event)
-        except EventError:
-            return False
-
     async def _decided(self, msg: Any) -> None:
         headers = msg.headers or {}
         msg_id = headers.get("Nats-Msg-Id", "")
@@ -185,9 +178,8 @@ class Front:
             refuse_ahead(event.ts, self.clock(), self.settings.max_skew_s, "the server's clock")
             part = partition_of(event, self.tokenizers.of(org), self.cfg.parts)
         except EventError as exc:
-            status = getattr(exc, "status", 422)
-            return _problem(status, "Conflict" if status == 409 else "Invalid event", str(exc), field=exc.field,
-                            problem=exc.problem)
+            return _problem(exc.status, "Conflict" if exc.status == 409 else "Invalid event", str(exc),
+                            field=exc.field, problem=exc.problem)
         except (ValueError, RecursionError) as exc:  # the decoder's own, had the checks above missed one
             return _problem(422, "Invalid event", f"$: cannot be decoded: {exc.__class__.__name__}: {exc}",
                             field="$", problem="cannot be decoded")
@@ -232,7 +224,7 @@ class Front:
                     row = await self._read(self.record.event_in, org, eid)
                 except Exception as exc:
                     return self._unavailable(f"the record does not answer: {exc.__class__.__name__}: {exc}")
-                if row is not None and not self._same(event, row.body, org):
+                if row is not None and not same_event(row.body, self.tokenizers.of(org).protect(event)):
                     return _conflict(eid, "was sent before with another body")
                 if row is not None and row.decision is not None:
                     return 200, bytes(row.decision), JSON
