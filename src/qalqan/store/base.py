@@ -12,6 +12,11 @@ class StoreError(RuntimeError):
     pass
 
 
+class RecordUnavailable(StoreError):
+    """The record's server cannot be reached, or did not answer within its budget: nothing of the
+    call is known to be done. Unlike other errors, it says nothing about the data: send it again."""
+
+
 class DuplicateEvents(StoreError):
     """A batch held events whose ids the record has already: a client sent an old event id again
     with another time, after it had left the in-memory horizon (seen.py). Nothing of the batch
@@ -115,6 +120,9 @@ class Record(Protocol):
 
     def last_seq(self) -> int: ...
 
+    def ping(self) -> None:
+        """Raises ``RecordUnavailable`` unless the record answers now (readiness)."""
+
     def event_body(self, event_id: str, org: str = DEFAULT_ORG) -> bytes | None:
         """The organisation's stored (protected) event, JSON."""
 
@@ -186,6 +194,8 @@ class Buffered:
         with self._lock:
             try:
                 self._write(batch)
+            except RecordUnavailable:
+                raise  # the server is gone: asking it which ids it holds would only wait again
             except Exception as exc:
                 known = self._known_among(batch.rows)
                 if known:

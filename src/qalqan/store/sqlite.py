@@ -256,6 +256,11 @@ class SqliteRecord(Buffered, Workflow):
     def last_seq(self) -> int:
         return self.conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
 
+    def ping(self) -> None:
+        """A file beside the process: it answers while the process runs (a full disk shows on write)."""
+        with self._lock:
+            self.conn.execute("SELECT 1").fetchone()
+
     def recent_ids(self, horizon_us: int) -> Iterator[tuple[str, int, str]]:
         newest = self.conn.execute("SELECT max(ts_us) FROM events").fetchone()[0]
         if newest is None:
