@@ -17,6 +17,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .fallbacks import FallbackError, FallbackPolicy
+
 
 class ConfigError(RuntimeError):
     """The configuration cannot run: says which setting and what to do."""
@@ -67,6 +69,16 @@ class Settings:
     # The most POST /v1/events requests in flight at once (QALQAN_MAX_INFLIGHT): the next is answered
     # 503 with Retry-After at once, nothing of it read (api/admission.py).
     max_inflight: int = 64
+    # Stage budgets and fallbacks (fallbacks.py, model_guard.py, docs/operations.md). Each money channel's
+    # action when a stage cannot do its part (QALQAN_FALLBACKS: a YAML file over the defaults).
+    fallbacks: FallbackPolicy = field(default_factory=FallbackPolicy.defaults)
+    # The model's time budget on a live server (QALQAN_MODEL_BUDGET_MS) and how long it is skipped
+    # after a late answer (QALQAN_MODEL_COOLDOWN_S).
+    model_budget_ms: int = 50
+    model_cooldown_s: int = 30
+    # A front answers a money movement whose worker has not decided it within this budget with its
+    # channel's fallback (QALQAN_DECIDE_BUDGET_MS); the worker decides the event when it is back.
+    decide_budget_ms: int = 1000
 
 
 DEFAULT_FX = {
@@ -118,7 +130,21 @@ def from_env(db_url: str | None = None, home: str | Path | None = None) -> Setti
         max_inflight=_int_env("QALQAN_MAX_INFLIGHT", 64),
         max_skew_s=_int_env("QALQAN_MAX_SKEW", 300), max_lead_s=_int_env("QALQAN_MAX_LEAD", 366 * 86_400),
         clock_start=_clock_start(os.environ.get("QALQAN_CLOCK_START"), production),
+        fallbacks=_fallbacks(os.environ.get("QALQAN_FALLBACKS")),
+        model_budget_ms=_int_env("QALQAN_MODEL_BUDGET_MS", 50), model_cooldown_s=_int_env("QALQAN_MODEL_COOLDOWN_S", 30),
+        decide_budget_ms=_int_env("QALQAN_DECIDE_BUDGET_MS", 1000),
     )
+
+
+def _fallbacks(path: str | None) -> FallbackPolicy:
+    """QALQAN_FALLBACKS (a YAML file) over the built-in fallbacks; ConfigError naming the setting,
+    the file and the bad key."""
+    if not path:
+        return FallbackPolicy.defaults()
+    try:
+        return FallbackPolicy.from_file(Path(path))
+    except FallbackError as exc:
+        raise ConfigError(f"QALQAN_FALLBACKS: {path}: {exc}") from None
 
 
 def _clock_start(raw: str | None, production: bool) -> datetime | None:

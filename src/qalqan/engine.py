@@ -40,10 +40,12 @@ from .events import (
 )
 from .features import definitions
 from .features.online import OnlineFeatures
+from .fallbacks import stricter
 from .features.view import Money, event_view
 from .holds import HoldBook, HoldPolicy, hold_answer, repeated_order
 from .lists import ListIndex
 from .models import Scorer
+from .model_guard import ModelGuard
 from .models.registry import load_live_model
 from .policy import ModelPolicy, decide_action, is_allowed
 from .rules.ruleset import RuleSet, load_packs
@@ -127,6 +129,8 @@ class Engine:
         self.model: Scorer = model or load_live_model(settings, self.feature_set.version)
         self.hold_policy = HoldPolicy()
         self.model_policy = ModelPolicy()
+        # The model's budget (model_guard.py): kept only on a live server (``use_clock``).
+        self.guard = ModelGuard(settings.model_budget_ms, settings.model_cooldown_s)
         self.snapshot_every = snapshot_every or settings.snapshot_every
         self._versions_key: tuple[str, str, str] | None = None
         self._versions: dict[str, str] = {}
@@ -258,14 +262,14 @@ class Engine:
             v["art8_action"] = _art8_action(v)
             hits, shadow = self.rules.evaluate(etype, v)
             candidate = self.candidates.evaluate(etype, v)[0] if self.candidates is not None else None
-            fallback: str | None = None
-            try:
-                score, model_reasons = self.model.score_one(v)
-            except Exception as exc:  # a broken model never fails a decision: the rules decide alone
-                score, model_reasons = 0.0, []
-                fallback = f"{exc.__class__.__name__}: {exc}"[:200]
+            # A model that raises or is late never fails a decision (model_guard.py): the decision
+            # takes its channel's fallback as well (fallbacks.py), the strictest action winning.
+            score, model_reasons, failed = self.guard.score(self.model, v)
             allowed = is_allowed(v["recipient_lists"], v["customer_lists"])
             action, reasons = decide_action(hits + model_reasons, score, allowed, self.model_policy)
+            fallback: Fallback | None = None
+            if failed is not None:
+                fallback, action = self._fallback(v, "model", failed, action, reasons)
             if etype == "transfer" and v["direction"] == "out":
                 action = self._repeat(v, action, reasons)
             decision = Decision(
@@ -276,7 +280,7 @@ class Engine:
                 hold=self._hold_terms(v, reasons) if action == "hold" else None,
                 versions=self.versions,
                 shadow=shadow or None,
-                fallback=None if fallback is None else Fallback("model", fallback, action),
+                fallback=fallback,
                 latency_ms=round((time.perf_counter_ns() - t0) / 1e6, 4),
             )
             decision_json = _encode(decision)
@@ -296,12 +300,30 @@ class Engine:
             self.commit()
         return Outcome(eid, etype, decision, decision_json, candidate=candidate if money else None)
 
+    def _fallback(self, v: dict[str, Any], stage: str, cause: str, action: str,
+                  reasons: list[Reason]) -> tuple[Fallback, str]:
+        """The channel's fallback for a stage that could not do its part, combined with what the other
+        stages said: the strictest wins, so a rule's decline is never weakened by a fail-open approve."""
+        channel, fallback_action = self.settings.fallbacks.action_for(v)
+        reasons.append(Reason(code=f"fallback.{stage}", source="fallback", action=fallback_action,
+                              text=f"{stage} {cause}; {channel} fallback: {fallback_action}"))
+        return Fallback(stage, cause, fallback_action), stricter(action, fallback_action)
+
+    def decided(self, event_id: str, org: str = DEFAULT_ORG) -> tuple[bool, bytes | None]:
+        """(known, decision JSON) of an event of ``org``, buffered or durable."""
+        key = scoped_id(org, event_id)
+        if key in self._recent:
+            return True, self._recent[key]
+        return self.record.lookup(event_id, org)
+
     # --- time: whose clock runs the deadlines ------------------------------------------------------
     def use_clock(self, clock: Callable[[], int] | None) -> None:
         """Live serving (``serve``, workers): deadlines run on ``clock`` (the server's, integer µs)
         and fire by ``tick`` without waiting for an event; an event more than ``max_skew_s``
-        ahead of it is refused. None: deadlines run on the stream's own time (replay)."""
+        ahead of it is refused. None: deadlines run on the stream's own time (replay). The model's
+        time budget is kept on a live server only: replay decides the same stream the same way."""
         self.clock = clock
+        self.guard.enabled = clock is not None
 
     def _clock_for(self, event: Event) -> int | None:
         """The time deadlines are advanced to before this event: the server's clock when live,

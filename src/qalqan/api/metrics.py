@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from ..events import Decision
+from ..events import Decision, Fallback
 
 BUCKETS_MS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0)
 
@@ -18,12 +18,13 @@ class Metrics:
         self.latency_count = 0
         self.rejected = 0
         self.context = 0
-        self.fallbacks: Counter[str] = Counter()  # decisions made without a stage, by stage
+        # Decisions that took their channel's fallback, by (stage, cause, fallback action).
+        self.fallbacks: Counter[tuple[str, str, str]] = Counter()
 
     def decided(self, d: Decision) -> None:
         self.actions[d.action] += 1
         if d.fallback is not None:
-            self.fallbacks[d.fallback.stage] += 1
+            self.fell_back(d.fallback)
         for r in d.reasons:
             if r.source == "rule":
                 self.rule_hits[r.code] += 1
@@ -33,6 +34,11 @@ class Metrics:
         for i, b in enumerate(BUCKETS_MS):
             if ms <= b:
                 self.buckets[i] += 1
+
+    def fell_back(self, f: Fallback) -> None:
+        """Counts a fallback by its cause's kind (``late``, ``skipped``, ``raised``, ``no decision``…:
+        the words before the first colon), never by the whole text (one series per cause kind)."""
+        self.fallbacks[(f.stage, f.cause.split(":", 1)[0].strip(), f.action)] += 1
 
     def render(self) -> str:
         out = ["# HELP qalqan_decisions_total Decisions given, by action.", "# TYPE qalqan_decisions_total counter"]
@@ -47,8 +53,13 @@ class Metrics:
                 f"qalqan_decision_latency_ms_sum {self.latency_sum:.4f}",
                 f"qalqan_decision_latency_ms_count {self.latency_count}",
                 "# TYPE qalqan_events_rejected_total counter", f"qalqan_events_rejected_total {self.rejected}",
-                "# TYPE qalqan_context_events_total counter", f"qalqan_context_events_total {self.context}",
-                "# HELP qalqan_fallbacks_total Decisions made without a stage that failed, by stage.",
-                "# TYPE qalqan_fallbacks_total counter"]
-        out += [f'qalqan_fallbacks_total{{stage="{s}"}} {n}' for s, n in sorted(self.fallbacks.items())]
-        return "\n".join(out) + "\n"
+                "# TYPE qalqan_context_events_total counter", f"qalqan_context_events_total {self.context}"]
+        return "\n".join(out + render_fallbacks(self.fallbacks)) + "\n"
+
+
+def render_fallbacks(fallbacks: Counter[tuple[str, str, str]]) -> list[str]:
+    """``qalqan_fallbacks_total{stage,cause,action}`` (the embedded server and the scaled fronts)."""
+    out = ["# HELP qalqan_fallbacks_total Decisions that took their channel's fallback, by stage, cause and "
+           "fallback action (docs/operations.md).", "# TYPE qalqan_fallbacks_total counter"]
+    return out + [f'qalqan_fallbacks_total{{stage="{s}",cause="{c}",action="{a}"}} {n}'
+                  for (s, c, a), n in sorted(fallbacks.items())]
