@@ -4,9 +4,12 @@ Cases are derived from the record, never decided on the hot path: the record fil
 and `hold` row in its case inbox as it commits it (one small insert), and ``sync`` opens one case
 for each filed decision and empties the inbox, in its own transaction. The API calls it lazily
 before every queue read, so answering an event costs nothing more than before. A case's deadline
-(SLA) runs on event time: a hold's is the hold's ``confirm_by`` (its ``until`` when there is
-nothing to confirm); a review's is the event time plus ``CasePolicy.review_sla_s`` (4 h unless
-``QALQAN_REVIEW_SLA`` says otherwise, seconds).
+(SLA) is a hold's ``confirm_by`` (its ``until`` when there is nothing to confirm); a review's is
+the moment it was decided (the server's clock when live, the event's time in replay) plus the
+deadline policy's seconds for its channel, merchant and organisation (deadlines.py:
+``QALQAN_DEADLINES``; 15 minutes for a card payment, ``QALQAN_REVIEW_SLA`` — 4 h — otherwise).
+A case no one decides by then is closed by the clock with the policy's default action
+(case_deadlines.py), and a person's final decision is a notice in the outbox, written with it.
 
 States: ``open`` → ``assigned`` (an analyst took it) → ``decided``. The outcome is ``fraud``,
 ``legitimate`` or ``contact_customer``; the last is an interim step: it keeps the case
@@ -43,7 +46,6 @@ the caller (audit.py) — the HTTP handlers do; a console must too.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -54,6 +56,8 @@ import msgspec
 from . import labels as labels_mod
 from . import list_changes
 from .audit import Actor
+from .config import deadline_policy
+from .deadlines import DeadlinePolicy
 from .engine import Engine, Outcome
 from .events import Decision, EventError, ts_to_us, us_to_rfc3339
 from .store.base import Row
@@ -81,20 +85,14 @@ class CaseInputError(EventError):
 
 @dataclass(frozen=True)
 class CasePolicy:
-    review_sla_s: int = 4 * 3600  # event time; a hold's deadline is the hold's own
+    # A review's deadline and default action by channel, merchant and organisation; a hold's
+    # deadline is the hold's own.
+    deadlines: DeadlinePolicy = field(default_factory=DeadlinePolicy.built_in)
 
     @classmethod
     def from_env(cls) -> CasePolicy:
-        raw = os.environ.get("QALQAN_REVIEW_SLA")
-        if not raw:
-            return cls()
-        try:
-            value = int(raw)
-            if value <= 0:
-                raise ValueError
-        except ValueError:
-            raise ValueError(f"QALQAN_REVIEW_SLA: expected a positive number of seconds, got {raw!r}") from None
-        return cls(review_sla_s=value)
+        """QALQAN_DEADLINES and QALQAN_REVIEW_SLA (config.py; ConfigError names a bad one)."""
+        return cls(deadline_policy())
 
 
 class Case(msgspec.Struct):
@@ -131,14 +129,18 @@ def _rfc3339_us(text: str) -> int:
 
 
 def _builder(policy: CasePolicy) -> Any:
-    sla_us = policy.review_sla_s * 1_000_000
+    deadlines = policy.deadlines
 
     def build(row: Row) -> tuple[Any, ...] | None:
         if row.decision is None:
             return None
         decision = msgspec.json.decode(row.decision, type=Decision)
         body = msgspec.json.decode(row.body)
-        due = row.ts_us + sla_us
+        # A live server's payment waits from the moment it was decided (its clock), whatever its ts.
+        decided_us = row.ts_us if row.clock_us is None else row.clock_us
+        merchant = body.get("merchant_id")
+        after_s = deadlines.resolve(row.org, row.type, merchant if isinstance(merchant, str) else None).after_s
+        due = decided_us + after_s * 1_000_000
         if decision.action == "hold" and decision.hold is not None:
             due = _rfc3339_us(decision.hold.confirm_by)
             if due <= row.ts_us:  # nothing to confirm (cooling-off): the hold's end
@@ -225,6 +227,7 @@ class Pending:
     listed: list[str] = field(default_factory=list)  # "entity:token" put on the list
     done: bool = False  # decided before, the same way: nothing to change
     list_name: str = "internal"
+    at_us: int = 0  # when it was decided (the server's clock): the outbox notice's time
 
 
 def decide(engine: Engine, actor: Actor, case_id: int, outcome: str, note: str = "",
@@ -259,7 +262,7 @@ def decide(engine: Engine, actor: Actor, case_id: int, outcome: str, note: str =
         raise CaseConflict(f"case {case_id} is decided already ({case.outcome})")
     row = record.event_in(actor.org, case.event_id)
     body = msgspec.json.decode(row.body) if row is not None else {}
-    pending = Pending(actor, case, outcome, note, list_name=list_name)
+    pending = Pending(actor, case, outcome, note, list_name=list_name, at_us=_rfc3339_us(ts or engine.now_ts()))
     for what in add_to:
         # What the event lacks (a transfer's card) is skipped: ``Pending.listed`` says what went on.
         for entity, token in [(entity, body[key]) for entity, key in LISTABLE[what] if body.get(key)]:
@@ -281,10 +284,25 @@ def finish(record: Workflow, pending: Pending) -> Case:
     if pending.outcome == "contact_customer":
         ok = record.update_case(actor.org, case.id, ("open", "assigned"), actor.id, state="assigned",
                                 assignee=case.assignee or actor.id, outcome="contact_customer", note=pending.note)
-    else:
+    else:  # a final outcome: the integrator is told, in the same transaction (outbox, webhooks)
+        notice = (pending.at_us, case.customer, case.event_id, f"case_{pending.outcome}",
+                  decided_text(case, pending.outcome, f"{actor.role} {actor.id}"), actor.org)
         ok = record.update_case(actor.org, case.id, ("open", "assigned"), actor.id, state="decided",
-                                assignee=case.assignee or actor.id, outcome=pending.outcome, note=pending.note)
+                                assignee=case.assignee or actor.id, outcome=pending.outcome, note=pending.note,
+                                notice=notice)
     now = get(record, actor, case.id)
     if not ok and now.outcome != pending.outcome:
         raise CaseConflict(f"case {case.id} was decided meanwhile ({now.outcome})")
     return now
+
+
+# What a person's final outcome means for the payment, as the outbox (and the webhooks) say it.
+_MEANS = {"fraud": "decline", "legitimate": "approve"}
+
+
+def decided_text(case: Case, outcome: str, who: str) -> str:
+    """The outbox notice's text for a case decided by ``who``: a review's payment is declined
+    (fraud) or approved (legitimate); a held transfer still waits for the client's answer."""
+    if case.action == "review":
+        return f"case {case.id} decided {outcome} by the {who}: {_MEANS[outcome]} the payment"
+    return f"case {case.id} decided {outcome} by the {who}: the hold stands until it is answered or expires"

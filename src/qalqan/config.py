@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .deadlines import DeadlineError, DeadlinePolicy, parse
 from .fallbacks import FallbackError, FallbackPolicy
 
 
@@ -69,6 +70,12 @@ class Settings:
     # The most POST /v1/events requests in flight at once (QALQAN_MAX_INFLIGHT): the next is answered
     # 503 with Retry-After at once, nothing of it read (api/admission.py).
     max_inflight: int = 64
+    # What a `review` no one decides in time becomes, and when (QALQAN_DEADLINES, a YAML file;
+    # QALQAN_REVIEW_SLA sets the default's seconds): deadlines.py, case_deadlines.py.
+    deadlines: DeadlinePolicy = field(default_factory=DeadlinePolicy.built_in)
+    # Signed webhooks of the outbox's notices (webhooks.py): where, and the HMAC key (both or neither).
+    webhook_url: str | None = None
+    webhook_secret: bytes | None = None
     # Stage budgets and fallbacks (fallbacks.py, model_guard.py, docs/operations.md). Each money channel's
     # action when a stage cannot do its part (QALQAN_FALLBACKS: a YAML file over the defaults).
     fallbacks: FallbackPolicy = field(default_factory=FallbackPolicy.defaults)
@@ -130,6 +137,7 @@ def from_env(db_url: str | None = None, home: str | Path | None = None) -> Setti
         max_inflight=_int_env("QALQAN_MAX_INFLIGHT", 64),
         max_skew_s=_int_env("QALQAN_MAX_SKEW", 300), max_lead_s=_int_env("QALQAN_MAX_LEAD", 366 * 86_400),
         clock_start=_clock_start(os.environ.get("QALQAN_CLOCK_START"), production),
+        deadlines=deadline_policy(), **_webhook(production),
         fallbacks=_fallbacks(os.environ.get("QALQAN_FALLBACKS")),
         model_budget_ms=_int_env("QALQAN_MODEL_BUDGET_MS", 50), model_cooldown_s=_int_env("QALQAN_MODEL_COOLDOWN_S", 30),
         decide_budget_ms=_int_env("QALQAN_DECIDE_BUDGET_MS", 1000),
@@ -145,6 +153,44 @@ def _fallbacks(path: str | None) -> FallbackPolicy:
         return FallbackPolicy.from_file(Path(path))
     except FallbackError as exc:
         raise ConfigError(f"QALQAN_FALLBACKS: {path}: {exc}") from None
+
+
+def deadline_policy() -> DeadlinePolicy:
+    """QALQAN_DEADLINES (a YAML file) over the built-in deadlines, QALQAN_REVIEW_SLA their default
+    seconds; ConfigError naming the setting and the entry when either is bad."""
+    sla = _int_env("QALQAN_REVIEW_SLA", 4 * 3600)
+    path = os.environ.get("QALQAN_DEADLINES")
+    if not path:
+        return parse(None, sla)
+    import yaml
+
+    try:
+        doc = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"QALQAN_DEADLINES: cannot read {path}: {exc}") from None
+    try:
+        return parse(doc, sla)
+    except DeadlineError as exc:
+        raise ConfigError(f"QALQAN_DEADLINES: {path}: {exc}") from None
+
+
+def _webhook(production: bool) -> dict[str, Any]:
+    """QALQAN_WEBHOOK_URL and QALQAN_WEBHOOK_SECRET: both or neither; http(s) only, https in production."""
+    url = os.environ.get("QALQAN_WEBHOOK_URL") or None
+    secret = os.environ.get("QALQAN_WEBHOOK_SECRET") or None
+    if url is None:
+        if secret is not None:
+            raise ConfigError("QALQAN_WEBHOOK_SECRET is set without QALQAN_WEBHOOK_URL: set both, or neither")
+        return {}
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme not in ("http", "https"):
+        raise ConfigError(f"QALQAN_WEBHOOK_URL: expected an http:// or https:// address, got {url!r}")
+    if production and scheme != "https":
+        raise ConfigError("QALQAN_WEBHOOK_URL: production sends notices about payments over https only")
+    if secret is None or len(secret.encode()) < 16:
+        raise ConfigError("QALQAN_WEBHOOK_SECRET: the webhooks' signing key must be set, at least 16 characters "
+                          "(e.g. `openssl rand -hex 32`)")
+    return {"webhook_url": url, "webhook_secret": secret.encode()}
 
 
 def _clock_start(raw: str | None, production: bool) -> datetime | None:

@@ -23,7 +23,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from .. import audit
+from .. import audit, webhooks
+from ..case_deadlines import Sweeper
+from ..cases import CasePolicy
 from ..console.app import console_routes
 from ..engine import Engine, Outcome
 from ..events import EventConflict, EventError, json_schema
@@ -140,6 +142,7 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
     # A live server: deadlines run on its clock (fired by ``ticks`` without waiting for an event),
     # and an event's ts may not run ahead of it (engine.py, _clock_for).
     engine.use_clock(engine.settings.server_clock())
+    sweeper = Sweeper(engine, lambda: engine.clock(), CasePolicy(engine.settings.deadlines))  # type: ignore[misc]
 
     metrics = Metrics()
 
@@ -300,20 +303,24 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
         ticker = asyncio.create_task(ticks())
+        hooks = webhooks.start(engine, engine.settings.webhook_url, engine.settings.webhook_secret)
         yield
         ticker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await ticker
+        await webhooks.stop(hooks)
         await committer.drain()
         engine.close()
 
     async def ticks() -> None:
-        """Holds' and cooling-offs' deadlines fire on the server's clock, whether or not events come."""
+        """Holds', cooling-offs' and cases' deadlines fire on the server's clock, whether or not
+        events come (a case's after its hold's: case_deadlines.py)."""
         while True:
             await asyncio.sleep(TICK_S)
             try:
                 if engine.tick():
                     await committer.durable()
+                await asyncio.to_thread(sweeper.run)
             except Exception as exc:  # the record is down: the notices are rebuilt and fired again later
                 log.error("deadlines not written: %s", exc)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from .base import DEFAULT_ORG, Row
+from .base import DEFAULT_ORG, OUTBOX_INSERT, Notice6, Row
 
 Execute = Callable[[str, tuple[Any, ...]], Any]
 
@@ -139,11 +139,12 @@ class Workflow:
         opened = 0
         while True:
             with self._transaction() as q:
-                rows = q(f"SELECT {_INBOX_COLUMNS} FROM case_inbox i JOIN events e ON e.seq = i.seq "
+                rows = q(f"SELECT {_INBOX_COLUMNS}, e.clock_us FROM case_inbox i JOIN events e ON e.seq = i.seq "
                          "ORDER BY i.seq LIMIT ?", (batch,)).fetchall()
                 stamp = _now()
                 for r in rows:
-                    case = build(_row(r))
+                    # the server's clock when it was decided: a live review's deadline runs from it
+                    case = build(_row(r)._replace(clock_us=None if r[9] is None else int(r[9])))
                     if case is not None:
                         cur = q("INSERT INTO cases (org, event_id, seq, type, customer, merchant_id, amount, "
                                 "currency, action, opened_us, due_us, state, updated_at) "
@@ -178,9 +179,14 @@ class Workflow:
             r = q(sql, tuple(args)).fetchone()
         return None if r is None else dict(zip(CASE_COLUMNS, r))
 
-    def update_case(self, org: str, case_id: int, states: tuple[str, ...], by: str, **values: Any) -> bool:
+    def update_case(self, org: str, case_id: int, states: tuple[str, ...], by: str,
+                    notice: Notice6 | None = None, audit: tuple[str, str, str, str] | None = None,
+                    **values: Any) -> bool:
         """Sets ``values`` on the case if it is in one of ``states`` (a compare-and-set: two
-        people deciding at once cannot both win); False when it was not."""
+        people deciding at once, or a person and the clock, cannot both win); False when it was
+        not. Only when it wins, and in the same transaction: ``notice`` (ts_us, customer,
+        event_id, kind, text, org) goes to the outbox, and ``audit`` (actor, role, action,
+        detail) to the audit log, about ``case:<id>``."""
         allowed = {"state", "assignee", "outcome", "note"}
         if not values or not set(values) <= allowed:
             raise ValueError(f"update_case: only {sorted(allowed)} may change")
@@ -189,7 +195,98 @@ class Workflow:
         with self._transaction() as q:
             cur = q(f"UPDATE cases SET {sets}, updated_at = ?, updated_by = ? WHERE org = ? AND id = ? "
                     f"AND state IN ({marks})", (*values.values(), _now(), by, org, case_id, *states))
-            return bool(cur.rowcount)
+            won = bool(cur.rowcount)
+            if won and notice is not None:
+                q(OUTBOX_INSERT, (*notice, notice[5], notice[2], notice[3]))
+            if won and audit is not None:
+                actor, role, action, detail = audit
+                q("INSERT INTO audit (at, org, actor, role, action, target, detail) VALUES (?,?,?,?,?,?,?)",
+                  (_now(), org, actor, role, action, f"case:{case_id}", detail))
+            return won
+
+    def due_index(self) -> None:
+        """The index the clock's sweep reads by (every organisation's open cases by deadline)."""
+        with self._transaction() as q:
+            if self._postgres():
+                q("SELECT pg_advisory_xact_lock(727401)", ())
+            q("CREATE INDEX IF NOT EXISTS cases_due ON cases (state, due_us)", ())
+
+    def due_cases(self, now_us: int, limit: int = 500) -> list[dict[str, Any]]:
+        """Every organisation's cases still open or assigned whose deadline is at or before
+        ``now_us``, the earliest first (the clock's sweep, case_deadlines.py)."""
+        with self._transaction() as q:
+            rows = q(f"SELECT {', '.join(CASE_COLUMNS)} FROM cases WHERE state IN ('open', 'assigned') "
+                     "AND due_us <= ? ORDER BY due_us, id LIMIT ?", (now_us, limit)).fetchall()
+        return [dict(zip(CASE_COLUMNS, r)) for r in rows]
+
+    def hold_outcome(self, org: str, event_id: str) -> tuple[str, str] | None:
+        """(kind, text) of the outbox notice that ended the hold on ``event_id``, if one has."""
+        with self._transaction() as q:
+            r = q("SELECT kind, text FROM outbox WHERE org = ? AND event_id = ? AND kind IN "
+                  "('hold_released', 'hold_rejected', 'hold_replaced') ORDER BY id DESC LIMIT 1",
+                  (org, event_id)).fetchone()
+        return None if r is None else (r[0], r[1])
+
+    def cases_by(self, org: str, updated_by: str, merchant: str | None = None,
+                 limit: int = 50) -> list[dict[str, Any]]:
+        """The organisation's cases last changed by ``updated_by`` (the clock), newest first."""
+        sql = f"SELECT {', '.join(CASE_COLUMNS)} FROM cases WHERE org = ? AND updated_by = ?"
+        args: list[Any] = [org, updated_by]
+        if merchant is not None:
+            sql += " AND merchant_id = ?"
+            args.append(merchant)
+        with self._transaction() as q:
+            rows = q(sql + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
+        return [dict(zip(CASE_COLUMNS, r)) for r in rows]
+
+    # --- webhooks (webhooks.py) -------------------------------------------------------------------
+    def _postgres(self) -> bool:
+        return str(getattr(self, "url", "")).startswith("postgres")
+
+    def webhook_install(self) -> None:
+        """The webhooks' queue: a trigger puts every notice the outbox takes from now on in
+        ``webhook_queue``, in the transaction that writes it; a delivered one is deleted. A queue,
+        not a cursor over the outbox's ids: on PostgreSQL several writers commit ids out of order,
+        and a cursor would skip a notice committed after a higher id. Idempotent; notices written
+        before the first install are in ``GET /v1/outbox`` only. Also the index of the clock's sweep."""
+        with self._transaction() as q:
+            if self._postgres():
+                q("SELECT pg_advisory_xact_lock(727401)", ())  # one install at a time
+                q("CREATE TABLE IF NOT EXISTS webhook_queue (id BIGINT PRIMARY KEY, "
+                  "tries INTEGER NOT NULL DEFAULT 0, last_error TEXT)", ())
+                q("CREATE OR REPLACE FUNCTION qalqan_outbox_webhook() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                  "BEGIN INSERT INTO webhook_queue (id) VALUES (NEW.id); RETURN NULL; END $$", ())
+                q("CREATE OR REPLACE TRIGGER outbox_webhook AFTER INSERT ON outbox "
+                  "FOR EACH ROW EXECUTE FUNCTION qalqan_outbox_webhook()", ())
+            else:
+                q("CREATE TABLE IF NOT EXISTS webhook_queue (id INTEGER PRIMARY KEY, "
+                  "tries INTEGER NOT NULL DEFAULT 0, last_error TEXT)", ())
+                q("CREATE TRIGGER IF NOT EXISTS outbox_webhook AFTER INSERT ON outbox "
+                  "BEGIN INSERT INTO webhook_queue (id) VALUES (new.id); END", ())
+
+    def webhook_pending(self, limit: int = 100) -> list[tuple[Any, ...]]:
+        """Queued notices, oldest first: (id, tries, ts_us, customer, event_id, kind, text, org)."""
+        with self._transaction() as q:
+            rows = q("SELECT w.id, w.tries, o.ts_us, o.customer, o.event_id, o.kind, o.text, o.org "
+                     "FROM webhook_queue w JOIN outbox o ON o.id = w.id ORDER BY w.id LIMIT ?", (limit,)).fetchall()
+        return [tuple(r) for r in rows]
+
+    def webhook_delivered(self, notice_id: int) -> None:
+        with self._transaction() as q:
+            q("DELETE FROM webhook_queue WHERE id = ?", (notice_id,))
+
+    def webhook_failed(self, notice_id: int, error: str, drop: bool = False,
+                       org: str = DEFAULT_ORG) -> int:
+        """Counts a failed try (returns the tries so far); ``drop``: gives the notice up, with an
+        audit row (actor ``webhooks``) saying why."""
+        with self._transaction() as q:
+            q("UPDATE webhook_queue SET tries = tries + 1, last_error = ? WHERE id = ?", (error[:500], notice_id))
+            r = q("SELECT tries FROM webhook_queue WHERE id = ?", (notice_id,)).fetchone()
+            if drop:
+                q("DELETE FROM webhook_queue WHERE id = ?", (notice_id,))
+                q("INSERT INTO audit (at, org, actor, role, action, target, detail) VALUES (?,?,?,?,?,?,?)",
+                  (_now(), org, "webhooks", "system", "webhook.dropped", f"outbox:{notice_id}", error[:500]))
+        return 0 if r is None else int(r[0])
 
     # --- audit ------------------------------------------------------------------------------------
     def audit_append(self, org: str, actor: str, role: str, action: str, target: str, detail: str = "") -> int:
