@@ -418,8 +418,10 @@ def serve(
     engine = Engine(settings)
     _tune_gc()
     err.print(f"qalqan serving on http://{host}:{port} (record: {engine.record.url})")
+    # A SIGTERM ends the server within seconds whatever its backends do: requests in flight are
+    # bounded by the record's budget, and the graceful wait by this.
     uvicorn.run(create_app(engine, keys), host=host, port=port, log_level="warning", access_log=False,
-                loop="uvloop", http="httptools")
+                loop="uvloop", http="httptools", timeout_graceful_shutdown=10)
 
 
 @app.command()

@@ -70,12 +70,9 @@ class Settings:
     # The most POST /v1/events requests in flight at once (QALQAN_MAX_INFLIGHT): the next is answered
     # 503 with Retry-After at once, nothing of it read (api/admission.py).
     max_inflight: int = 64
-    # What a `review` no one decides in time becomes, and when (QALQAN_DEADLINES, a YAML file;
-    # QALQAN_REVIEW_SLA sets the default's seconds): deadlines.py, case_deadlines.py.
-    deadlines: DeadlinePolicy = field(default_factory=DeadlinePolicy.built_in)
-    # Signed webhooks of the outbox's notices (webhooks.py): where, and the HMAC key (both or neither).
-    webhook_url: str | None = None
-    webhook_secret: bytes | None = None
+    # The budget of one call to a PostgreSQL record (QALQAN_RECORD_BUDGET_MS): a call that outlives
+    # it (a frozen or unreachable server) is cut and the record counts as unavailable (503).
+    record_budget_ms: int = 1000
     # Stage budgets and fallbacks (fallbacks.py, model_guard.py, docs/operations.md). Each money channel's
     # action when a stage cannot do its part (QALQAN_FALLBACKS: a YAML file over the defaults).
     fallbacks: FallbackPolicy = field(default_factory=FallbackPolicy.defaults)
@@ -86,6 +83,12 @@ class Settings:
     # A front answers a money movement whose worker has not decided it within this budget with its
     # channel's fallback (QALQAN_DECIDE_BUDGET_MS); the worker decides the event when it is back.
     decide_budget_ms: int = 1000
+    # What a `review` no one decides in time becomes, and when (QALQAN_DEADLINES, a YAML file;
+    # QALQAN_REVIEW_SLA sets the default's seconds): deadlines.py, case_deadlines.py.
+    deadlines: DeadlinePolicy = field(default_factory=DeadlinePolicy.built_in)
+    # Signed webhooks of the outbox's notices (webhooks.py): where, and the HMAC key (both or neither).
+    webhook_url: str | None = None
+    webhook_secret: bytes | None = None
 
 
 DEFAULT_FX = {
@@ -135,6 +138,7 @@ def from_env(db_url: str | None = None, home: str | Path | None = None) -> Setti
         state_url=os.environ.get("QALQAN_STATE") or None,
         max_body=_int_env("QALQAN_MAX_BODY", 8 * 1024 * 1024), max_batch=_int_env("QALQAN_MAX_BATCH", 1000),
         max_inflight=_int_env("QALQAN_MAX_INFLIGHT", 64),
+        record_budget_ms=_int_env("QALQAN_RECORD_BUDGET_MS", 1000),
         max_skew_s=_int_env("QALQAN_MAX_SKEW", 300), max_lead_s=_int_env("QALQAN_MAX_LEAD", 366 * 86_400),
         clock_start=_clock_start(os.environ.get("QALQAN_CLOCK_START"), production),
         deadlines=deadline_policy(), **_webhook(production),

@@ -113,7 +113,7 @@ class Engine:
         state_namespace: str | None = None,
     ) -> None:
         self.settings = settings
-        self.record: Record = record or open_record(settings.db_url)
+        self.record: Record = record or open_record(settings.db_url, settings.record_budget_ms / 1000)
         # QALQAN_STATE: a copy of the state outside the process (state/), keyed by the record
         # (or the worker's partition of it); None: in-process only, and no cost per commit.
         self.state: RedisState | None = open_state(
@@ -487,10 +487,21 @@ class Engine:
             self.state.on_written(self)
 
     def recover(self, cause: BaseException | None = None) -> None:
-        """After a failed write: drop every buffered write and rebuild the state from the record.
+        """After a failed write: drop every buffered write and rebuild the state from the record."""
+        self.forget(cause)
+        self.rebuild()
+
+    def forget(self, cause: BaseException | None = None) -> None:
+        """Drops every buffered write (no I/O): the state still holds them until ``rebuild``.
         Ids that the record turned out to hold already are looked up there from now on."""
         if isinstance(cause, DuplicateEvents):
             self._ask_record.update(scoped_id(org, eid) for org, eid in cause.ids)
+        self.record.rollback()
+        self._pending = 0
+        self._recent.clear()
+
+    def rebuild(self) -> None:
+        """The state again from the record alone (its snapshot and the events after it)."""
         self.record.rollback()
         self._pending = 0
         self._recent.clear()
@@ -508,10 +519,13 @@ class Engine:
         self.record.save_snapshot(self.seq, blob)
         self._since_snapshot = 0
 
-    def close(self) -> None:
-        if self._since_snapshot or self._pending:
-            self.checkpoint()
-        self.commit()
+    def close(self, write: bool = True) -> None:
+        """``write``: a last snapshot and commit first; False when the record is unavailable (a
+        live server acknowledges nothing before it is durable, so nothing acknowledged is dropped)."""
+        if write:
+            if self._since_snapshot or self._pending:
+                self.checkpoint()
+            self.commit()
         self.record.close()
         if self.state is not None:
             self.state.close()

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -29,8 +30,9 @@ from ..cases import CasePolicy
 from ..console.app import console_routes
 from ..engine import Engine, Outcome
 from ..events import EventConflict, EventError, json_schema
-from ..store.base import DEFAULT_ORG
+from ..store.base import DEFAULT_ORG, RecordUnavailable
 from .admission import Admission
+from .availability import RETRY_FIRST_S, RETRY_MAX_S, Availability
 from .asgi import BodyRefused, Disconnected, check_body, read_body
 from .cases import actor_of, case_routes
 from .holds import EngineHolds, hold_routes
@@ -44,6 +46,11 @@ from .receipts import receipt_routes
 PROBLEM = "application/problem+json"
 # How often the server's clock fires due deadlines (seconds).
 TICK_S = 0.5
+# An idle server asks its record this often whether it answers (seconds): /readyz tells the truth
+# even when no request has tried the record lately.
+PROBE_S = 1.0
+# Always answered, even while the record is unavailable: they read nothing of it.
+ALWAYS_OPEN = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/v1/schema"})
 log = logging.getLogger("qalqan.api")
 # A batch gives the event loop a turn every this many events: health checks and other requests
 # are answered while a long batch is decided.
@@ -66,22 +73,32 @@ class GroupCommit:
 
     The write runs on a writer thread (SQLite and psycopg release the GIL while they work), so
     the event loop keeps deciding the next group meanwhile. Groups are written one at a time, in
-    order. If a write fails, every waiting request learns it (503) and the engine rebuilds its
-    state from the record: nothing unacknowledged is half-kept.
+    order. If a write fails, every waiting request learns it at once (503), the engine drops what
+    it decided but did not store, and the server closes its doors until the record answers again
+    and the state is rebuilt from it (api/availability.py): nothing unacknowledged is half-kept,
+    nothing waits on a dead backend, and no restart is needed.
     """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         engine.auto_commit = False
+        self.availability = Availability()
         self.waiters: list[asyncio.Future[None]] = []
         self.scheduled: asyncio.Handle | None = None
         self.writing: asyncio.Future[None] | None = None
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qalqan-writer")
         # Failed writes so far: a batch that gives the loop a turn learns by it that the events it
-        # decided before the turn were dropped by the recovery (post_batch).
+        # decided before the turn were dropped (post_batch).
         self.failures = 0
+        self.last_ok = time.monotonic()  # the record's last answer: an idle server probes after PROBE_S
 
     async def durable(self) -> None:
+        if not self.availability.ready:
+            # Closed while this request was being decided: what it buffered is dropped with the rest.
+            exc = RecordUnavailable(self.availability.cause or "the record is unavailable")
+            if self.engine.pending or self.engine.record.buffered():
+                self.fail(exc)
+            raise exc
         if self.engine.pending == 0 and self.writing is None and not self.waiters:
             return
         loop = asyncio.get_running_loop()
@@ -109,13 +126,12 @@ class GroupCommit:
         self.writing = None
         exc = fut.exception()
         if exc is not None:
-            self.failures += 1
-            self.engine.recover(exc)  # drops the buffered events of the queued requests too
-            waiters, self.waiters = waiters + self.waiters, []
             for w in waiters:
                 if not w.done():
                     w.set_exception(exc)
+            self.fail(exc)
             return
+        self.last_ok = time.monotonic()
         self.engine.written(n)
         for w in waiters:
             if not w.done():
@@ -123,7 +139,61 @@ class GroupCommit:
         if self.waiters:
             self._start()
 
+    def fail(self, exc: BaseException) -> None:
+        """The record refused or lost a write: every waiting request fails now (503), the engine
+        forgets what it buffered, and the doors close until the state is rebuilt from the record."""
+        self.failures += 1
+        waiters, self.waiters = self.waiters, []
+        for w in waiters:
+            if not w.done():
+                w.set_exception(exc)
+        self.engine.forget(exc)
+        self.availability.lost(exc, rebuild=True, recover=self._recovery)
+
+    def lost(self, exc: BaseException) -> None:
+        """A read found the record unavailable: nothing of the state is in doubt, the doors close
+        until the record answers."""
+        self.availability.lost(exc, rebuild=False, recover=self._recovery)
+
+    def _recovery(self) -> asyncio.Task[None]:
+        return asyncio.get_running_loop().create_task(self._recover())
+
+    async def _recover(self) -> None:
+        """On the writer thread (after any write in flight): the state rebuilt from the record, or
+        the record asked whether it answers; again, waiting longer each time, until it works."""
+        loop = asyncio.get_running_loop()
+        delay = RETRY_FIRST_S
+        while not self.availability.ready:
+            rebuild = self.availability.rebuild
+            try:
+                await loop.run_in_executor(self.pool, self.engine.rebuild if rebuild else self.engine.record.ping)
+            except Exception as exc:
+                self.availability.cause = " ".join(str(exc).split()) or exc.__class__.__name__
+                await asyncio.sleep(delay)
+                delay = min(2 * delay, RETRY_MAX_S)
+                continue
+            if rebuild or not self.availability.rebuild:  # no write failed meanwhile
+                self.last_ok = time.monotonic()
+                self.availability.back()
+
+    async def probe(self) -> None:
+        """An idle server asks its record whether it answers (on the writer thread)."""
+        if not self.availability.ready or self.writing is not None or self.waiters \
+                or time.monotonic() - self.last_ok < PROBE_S:
+            return
+        try:
+            await asyncio.get_running_loop().run_in_executor(self.pool, self.engine.record.ping)
+        except Exception as exc:
+            self.lost(exc)
+            return
+        self.last_ok = time.monotonic()
+
     async def drain(self) -> None:
+        await self.availability.stop()
+        if not self.availability.ready:
+            abort = getattr(self.engine.record, "abort", None)
+            if abort is not None:
+                abort()  # a rebuild waiting on a dead server must not hold the shutdown
         while self.writing is not None or self.waiters:
             if self.writing is None:
                 self._start()
@@ -139,6 +209,7 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
     """``keys``: when given, every request but the open ones needs `Authorization: Bearer <key>`
     and a role that may use the endpoint (api/keys.py)."""
     committer = GroupCommit(engine)
+    availability = committer.availability
     # A live server: deadlines run on its clock (fired by ``ticks`` without waiting for an event),
     # and an event's ts may not run ahead of it (engine.py, _clock_for).
     engine.use_clock(engine.settings.server_clock())
@@ -152,6 +223,9 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
     def decide_one(raw: bytes, org: str = DEFAULT_ORG, who: audit.Actor = audit.LOCAL) -> Outcome:
         try:
             outcome = engine.decide(raw, org)
+        except RecordUnavailable as exc:  # a lookup found the record gone: nothing of this event is kept
+            committer.lost(exc)
+            raise
         except EventConflict as exc:  # someone sent another event under a used id: people look at that
             metrics.rejected += 1
             audit.log(engine.record, who, "event.conflict", f"event:{exc.event_id}", exc.problem)
@@ -207,6 +281,9 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
                     return unavailable(RuntimeError("the record refused a write while the batch was decided"))
             try:
                 o = decide_one(bytes(raw), org, who)
+            except RecordUnavailable as exc:  # the events decided so far are dropped: the batch is sent again whole
+                committer.fail(exc)
+                return unavailable(exc)
             except EventError as exc:
                 results.append({"status": "rejected", "error": refused(exc, f"[{i}] ")})
                 continue
@@ -235,6 +312,8 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
             return await post_batch(body, org, who)
         try:
             outcome = decide_one(body, org, who)
+        except RecordUnavailable as exc:
+            return unavailable(exc)
         except EventError as exc:
             return _problem_parts(**refused(exc))
         except Exception as exc:
@@ -280,14 +359,27 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
         return HTMLResponse(docs_page(spec(engine.versions["rules"], auth=keys is not None)))
 
     async def prometheus(request: Request) -> Response:
-        return PlainTextResponse(metrics.render() + admission.render(), media_type="text/plain; version=0.0.4")
+        return PlainTextResponse(metrics.render() + admission.render() + availability.render(),
+                                 media_type="text/plain; version=0.0.4")
 
     async def readyz(request: Request) -> Response:
-        try:
-            engine.record.last_seq()
-        except Exception as exc:  # the record does not answer: not ready for traffic
-            return problem(503, "Not ready", f"the record does not answer: {exc}")
+        """Ready: decisions are taken now. Read from the server's own state, never from the record
+        (a frozen record must not freeze the probe): api/availability.py keeps it true."""
+        if not availability.ready:
+            return Response(msgspec.json.encode({
+                "type": "https://qalqan.dev/problems/not-ready", "title": "Not ready", "status": 503,
+                "detail": f"the record is unavailable: {availability.cause}"}),
+                status_code=503, media_type=PROBLEM, headers={"retry-after": "1"})
         return JSONResponse({"status": "ready"})
+
+    async def record_unavailable(request: Request, exc: Exception) -> Response:
+        """A page or an answer that found the record gone: 503, and the doors close until it is back."""
+        if isinstance(exc, RecordUnavailable) and availability.ready:
+            committer.lost(exc)
+        return Response(msgspec.json.encode({
+            "type": "https://qalqan.dev/problems/record-unavailable", "title": "Record unavailable",
+            "status": 503, "detail": f"the record is unavailable, nothing was changed; try again: {exc}"}),
+            status_code=503, media_type=PROBLEM, headers={"retry-after": "1"})
 
     def reload() -> None:
         """SIGHUP: recompile the rule packs and swap them in between two requests; a bad pack
@@ -310,18 +402,27 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
             await ticker
         await webhooks.stop(hooks)
         await committer.drain()
-        engine.close()
+        if availability.ready:
+            engine.close()
+        else:  # nothing acknowledged is waiting (answers wait for the record): nothing to write
+            with contextlib.suppress(Exception):
+                engine.close(write=False)
 
     async def ticks() -> None:
         """Holds', cooling-offs' and cases' deadlines fire on the server's clock, whether or not
         events come (a case's after its hold's: case_deadlines.py)."""
         while True:
             await asyncio.sleep(TICK_S)
+            if not availability.ready:
+                continue  # the way back is on (api/availability.py); deadlines fire once it is done
+            await committer.probe()
             try:
                 if engine.tick():
                     await committer.durable()
                 await asyncio.to_thread(sweeper.run)
-            except Exception as exc:  # the record is down: the notices are rebuilt and fired again later
+            except RecordUnavailable:
+                pass  # the doors are closed: the notices are rebuilt and fired again once it is back
+            except Exception as exc:  # the notices are rebuilt and fired again later
                 log.error("deadlines not written: %s", exc)
 
     async def post_event_route(request: Request) -> Response:
@@ -348,6 +449,7 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
             *list_routes(engine, committer.durable),
         ],
         lifespan=lifespan,
+        exception_handlers={RecordUnavailable: record_unavailable},
     )
 
     async def deny(send: Any, status: int, detail: str) -> None:
@@ -370,9 +472,21 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
             scope["qalqan.key"] = key  # whose request: its organisation scopes every row it reads
         await serve(scope, receive, send)
 
+    async def closed(send: Any) -> None:
+        _, payload, headers = _problem_parts(
+            503, "Record unavailable", f"the record is unavailable, nothing was read or stored; send it again: "
+            f"{availability.cause}")
+        await send({"type": "http.response.start", "status": 503,
+                    "headers": [*headers, (b"retry-after", str(availability.retry_after()).encode()),
+                                (b"content-length", str(len(payload)).encode())]})
+        await send({"type": "http.response.body", "body": payload})
+
     async def serve(scope: dict[str, Any], receive: Any, send: Any) -> None:
         """The hot endpoint as plain ASGI (the framework's request objects cost more than a
-        decision); everything else goes through Starlette's routing."""
+        decision); everything else goes through Starlette's routing. While the record is
+        unavailable, everything that reads or writes it is answered 503 at once, unread."""
+        if scope["type"] == "http" and not availability.ready and scope["path"] not in ALWAYS_OPEN:
+            return await closed(send)
         if scope["type"] == "http" and scope["path"] == "/v1/events" and scope["method"] == "POST":
             if not admission.enter():
                 return await admission.refuse(send)

@@ -9,7 +9,8 @@ from __future__ import annotations
 from .base import Record, Row, StoreError
 
 
-def open_record(url: str) -> Record:
+def open_record(url: str, budget_s: float | None = None) -> Record:
+    """``budget_s``: the most one call to a database server may take (PostgreSQL; store/watchdog.py)."""
     if url.startswith("sqlite:///"):
         from .sqlite import SqliteRecord
 
@@ -17,7 +18,7 @@ def open_record(url: str) -> Record:
     if url.startswith(("postgresql://", "postgres://")):
         from .postgres import PostgresRecord
 
-        return PostgresRecord(url)
+        return PostgresRecord(url) if budget_s is None else PostgresRecord(url, budget_s=budget_s)
     raise StoreError(f"QALQAN_DB: unsupported URL {url!r}; use sqlite:///PATH or postgresql://…")
 
 
