@@ -100,7 +100,10 @@ async def _delete_stream(name: str) -> None:
 
 
 def env_for(home: Path, db: str | None = None, **extra: str) -> dict[str, str]:
-    env = {**os.environ, "QALQAN_HOME": str(home), "QALQAN_KEY": KEY, **extra}
+    # Tests that compare the fronts' answers with the workers' decisions wait for the worker however busy
+    # the machine is: a front's fallback (stream/late.py) after the default 1 s would be the machine's
+    # slowness, not the set-up's. Tests of the fallback set their own budget.
+    env = {**os.environ, "QALQAN_HOME": str(home), "QALQAN_KEY": KEY, "QALQAN_DECIDE_BUDGET_MS": "30000", **extra}
     env.pop("QALQAN_DB", None)
     if "QALQAN_STATE" not in extra:
         env.pop("QALQAN_STATE", None)

@@ -4,8 +4,9 @@ and one PostgreSQL record answer as one embedded process would.
 Two fronts on two ports and two workers: a simulated stream is posted event by event, alternating
 between the fronts, and every money movement's answer equals the embedded engine's decision for the
 same stream; bad input is refused with 422 naming the field and never reaches the stream; a
-repeated id gets the same decision. A front with no worker answers 503 (retry-after) and keeps the
-event: once a worker runs, the retry gets the decision.
+repeated id gets the same decision. A front with no worker answers a money movement with its channel's
+fallback within the budget and keeps the event: once a worker runs, it decides the event once, the
+retry gets that decision, and the outbox says what was answered and what was decided.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 
 import httpx
 import msgspec
+import psycopg
 import pytest
 
 from qalqan.events import MONEY_TYPES
@@ -198,33 +200,58 @@ def test_two_fronts_two_workers_answer_as_one_process(stream_file: Path, tmp_pat
                 assert http.get(f"{a}/v1/decisions/no-such-event").status_code == 404
 
 
-def test_a_front_without_worker_answers_503_and_keeps_the_event(stream_file: Path, tmp_path: Path) -> None:
+def test_a_front_whose_worker_is_gone_answers_the_fallback_then_the_worker_decides(tmp_path: Path) -> None:
+    """No worker for the partition: a money movement gets its channel's fallback decision within the
+    budget (status 200, ``fallback.stage == "worker"``), and the event is kept. Once a worker runs it
+    decides the event once; a retry gets that recorded decision, and the outbox tells the integrator
+    what was answered by the fallback and what was decided (``decision.late``, once per event)."""
+    from conftest import payment, transfer
+
     need_servers()
-    line = next(x for x in stream_file.read_bytes().splitlines() if msgspec.json.decode(x)["type"] in MONEY_TYPES)
-    eid = msgspec.json.decode(line)["event_id"]
+    sbp = transfer(event_id="gone-sbp", rail="sbp", amount="2500.00")  # fails closed: review
+    card = payment(event_id="gone-card", amount="300.00")  # fails open below 5,000 RUB: approve
     with fresh_database() as db, fresh_stream() as stream:
-        env = env_for(tmp_path / "home", db)
+        env = {**env_for(tmp_path / "home", db), "QALQAN_DECIDE_BUDGET_MS": "300"}
         flog, wlog = tmp_path / "front.log", tmp_path / "worker.log"
-        base, ctx = front(stream, 1, env, flog, "--answer-timeout", "1")
+        base, ctx = front(stream, 1, env, flog)
         with ctx as proc, httpx.Client(timeout=30) as http:
             wait_ready(base, proc, flog)
-            r = http.post(f"{base}/v1/events", content=line)
-            assert r.status_code == 503, r.text
-            assert r.headers["retry-after"] == "1" and r.headers["content-type"] == "application/problem+json"
-            assert stream_messages(stream) == 1  # kept in the stream, to be decided
-            assert http.get(f"{base}/v1/decisions/{eid}").status_code == 404
+            answered = {}
+            for eid, body, action in (("gone-sbp", sbp, "review"), ("gone-card", card, "approve")):
+                r = http.post(f"{base}/v1/events", content=body)
+                assert r.status_code == 200, r.text
+                d = answered[eid] = r.json()
+                assert d["fallback"]["stage"] == "worker" and d["fallback"]["cause"].startswith("no decision")
+                assert d["action"] == d["fallback"]["action"] == action, d
+                assert d["reasons"][0]["code"] == "fallback.worker"
+            again = http.post(f"{base}/v1/events", content=sbp)  # still no worker: the same fallback
+            assert again.status_code == 200 and again.json()["action"] == "review"
+            assert again.json()["fallback"]["stage"] == "worker"
+            assert http.get(f"{base}/v1/decisions/gone-sbp").status_code == 404  # not decided yet
+            metrics = http.get(f"{base}/metrics").text
+            assert 'qalqan_fallbacks_total{stage="worker",cause="no decision",action="review"} 2' in metrics
+            assert 'qalqan_fallbacks_total{stage="worker",cause="no decision",action="approve"} 1' in metrics
+            assert stream_messages(stream) == 4  # each event once, each one's marker once (the retry's was dropped)
+
             with worker(stream, 0, 1, env, wlog):
-                deadline = time.monotonic() + 30
-                while True:
-                    r = http.post(f"{base}/v1/events", content=line)
-                    if r.status_code == 200 or time.monotonic() > deadline:
-                        break
-                    assert r.status_code == 503, r.text
-                assert r.status_code == 200, f"{r.text}\n{wlog.read_text()}"
-                assert r.json()["event_id"] == eid
-                stored = http.get(f"{base}/v1/decisions/{eid}")
-                assert stored.status_code == 200 and same(stored.json(), r.json())
-            assert stream_messages(stream) == 2  # the event once, and its decision once
+                deadline = time.monotonic() + 60
+                while http.get(f"{base}/v1/decisions/gone-card").status_code != 200:
+                    assert time.monotonic() < deadline, wlog.read_text()
+                    time.sleep(0.2)
+                proper = http.get(f"{base}/v1/decisions/gone-sbp").json()
+                assert "fallback" not in proper  # decided by the worker: rules and model
+                retry = http.post(f"{base}/v1/events", content=sbp)
+                assert retry.status_code == 200 and "fallback" not in retry.json() and same(retry.json(), proper)
+                notices = {n["event_id"]: n for n in http.get(f"{base}/v1/outbox").json()
+                           if n["kind"] == "decision.late"}
+                assert notices.keys() == {"gone-sbp", "gone-card"}, http.get(f"{base}/v1/outbox").text
+                assert notices["gone-sbp"]["text"].startswith("answered review by the fallback (no decision")
+                assert f"decided {proper['action']}" in notices["gone-sbp"]["text"]
+            assert stream_messages(stream) == 6  # + each event's decision once
+        with psycopg.connect(db) as conn:
+            rows = conn.execute("SELECT event_id, count(*) FROM events GROUP BY event_id ORDER BY 1").fetchall()
+            late = conn.execute("SELECT count(*) FROM outbox WHERE kind = 'decision.late'").fetchone()[0]
+        assert rows == [("gone-card", 1), ("gone-sbp", 1)] and late == 2  # decided once, told once
         # A front of another N would send events its workers refuse: it does not start.
         wrong = subprocess.run([sys.executable, "-m", "qalqan", "serve", "--port", str(_port()), "--nats", NATS_URL,
                                 "--stream", stream, "--partitions", "2"], env=env, capture_output=True, text=True,

@@ -10,9 +10,13 @@ waiting on them by the ``d:<scoped id>`` id the worker gives each decision.
 Why no decision is ever missed: a request registers its wait *before* it publishes, and a worker
 publishes a decision only after the record holds it. So a decision is either published after the
 wait began (the subscription delivers it) or was made earlier, which the stream reveals as a
-duplicate publish: the front then reads it from the shared record. A request that outwaits
-``answer_timeout_s`` gets 503 with ``retry-after``; its event stays in the stream and is decided,
-and the retry (same id: the stream drops the copy) finds the decision in the record.
+duplicate publish: the front then reads it from the shared record. A money movement that outwaits
+its budget (``QALQAN_DECIDE_BUDGET_MS``: its worker is gone or far behind) gets its channel's
+fallback decision (``fallback.stage == "worker"``), and the worker decides the event when it is back;
+the integrator is told by a ``decision.late`` notice in the outbox (stream/late.py: the marker, and
+why nothing is lost or decided twice). The retry (same id: the stream drops the copy) finds the
+worker's decision in the record. A publish the stream does not acknowledge is 503 (``retry-after``):
+the event is not durable, so no decision is given for it.
 
 The organisation of the API key travels with the event in the ``Qalqan-Org`` header, and the
 worker decides the event for that organisation (stream/worker.py).
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -37,12 +42,15 @@ import psycopg
 from ..api.admission import Admission
 from ..api.asgi import BodyRefused, Disconnected, check_body, read_body
 from ..api.keys import OPEN_PATHS, OPEN_PREFIXES, KeyRing, allowed
+from ..api.metrics import Metrics, render_fallbacks
 from ..config import Settings
-from ..events import MONEY_TYPES, Event, EventError, decode_event, refuse_ahead, same_event, scoped_id
+from ..events import MONEY_TYPES, Decision, Event, EventError, decode_event, refuse_ahead, same_event, scoped_id
+from ..features.view import Money
 from ..privacy import check_event_id
 from ..store.base import DEFAULT_ORG, StoreError
 from ..tenancy import Tokenizers
 from .front_people import FrontPeople
+from .late import FALLBACK_HEADER, Marker, fallback_decision
 from .partition import EVERY, events_subject, partition_of
 from .publish import PARTS_HEADER, connect, ensure_stream
 from .worker import CONFLICT, CONFLICT_HEADER, ORG_HEADER
@@ -57,7 +65,9 @@ class FrontConfig:
     url: str
     stream: str
     parts: int
-    # How long a request waits for its decision before 503 (the event is kept and decided anyway).
+    # How long a people's request (a hold's answer, a label, a list change) waits for its worker before
+    # 503 (the event is kept and decided anyway). A money movement waits QALQAN_DECIDE_BUDGET_MS, then
+    # gets its channel's fallback (stream/late.py).
     answer_timeout_s: float = 5.0
     # The stream's acknowledgement of a publish must come within this time.
     publish_timeout_s: float = 5.0
@@ -86,6 +96,10 @@ class Front:
         # The server's clock: events ahead of it by more than the skew are refused (tenancy of time).
         self.clock = settings.server_clock()
         self.parts_header = str(cfg.parts)
+        # A money movement's budget: past it, its channel's fallback (stream/late.py).
+        self.budget_s = settings.decide_budget_ms / 1000
+        self.money = Money(settings.fx)
+        self.metrics = Metrics()  # the fallbacks this front answered, and those of the decisions it relayed
         self.waiting: dict[str, list[asyncio.Future[tuple[bytes, str | None]]]] = {}
         # psycopg blocks: the record is read on one thread of its own, never on the event loop.
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qalqan-front-record")
@@ -211,6 +225,8 @@ class Front:
 
     async def _money(self, eid: str, part: int, body: bytes, headers: dict[str, str], org: str,
                      event: Event) -> Answer:
+        t0 = time.perf_counter_ns()
+        customer = event.customer_id  # as sent: the duplicate check below tokenises the event in place
         fut: asyncio.Future[tuple[bytes, str | None]] = asyncio.get_running_loop().create_future()
         key = scoped_id(org, eid)  # an event id is unique within its organisation: so are its waits
         self.waiting.setdefault(key, []).append(fut)  # before the publish: the decision cannot pass unseen
@@ -229,12 +245,15 @@ class Front:
                 if row is not None and row.decision is not None:
                     return 200, bytes(row.decision), JSON
             try:
-                decision, marker = await asyncio.wait_for(asyncio.shield(fut), self.cfg.answer_timeout_s)
+                decision, marker = await asyncio.wait_for(asyncio.shield(fut), self.budget_s)
             except TimeoutError:
-                return self._unavailable(f"no decision within {self.cfg.answer_timeout_s:g} s; the event is kept "
-                                         "and will be decided: send it again (same event_id) for its decision")
+                return await self._fallback(part, key, event, customer, headers, org, t0)
             if marker == CONFLICT:  # the worker found the id taken by another event of this organisation
                 return _conflict(eid, decision.decode())
+            if b'"fallback"' in decision:  # a worker's model stage fell back: counted here too
+                fallback = msgspec.json.decode(decision, type=Decision).fallback
+                if fallback is not None:
+                    self.metrics.fell_back(fallback)
             return 200, decision, JSON
         finally:
             waiters = self.waiting.get(key)
@@ -243,6 +262,24 @@ class Front:
                     waiters.remove(fut)
                 if not waiters:
                     del self.waiting[key]
+
+    async def _fallback(self, part: int, key: str, event: Event, customer: str, headers: dict[str, str], org: str,
+                        t0: int) -> Answer:
+        """No decision within the budget: the channel's fallback, once its marker is in the stream after
+        the event (stream/late.py); a marker the stream does not take is 503 (the event is decided anyway)."""
+        cause = (f"no decision: none within {self.settings.decide_budget_ms} ms from the worker of partition "
+                 f"{part}; the event is kept and decided when it is back (outbox: decision.late)")
+        decision = fallback_decision(event, self.settings.fallbacks, self.money, cause, t0)
+        marker = Marker(event.event_id, self.tokenizers.of(org).token(customer), self.clock(), decision)
+        try:
+            await self.publish(part, f"f:{key}", msgspec.json.encode(marker),
+                               {**headers, FALLBACK_HEADER: event.event_id})
+        except Exception as exc:
+            return self._unavailable(f"no decision within {self.settings.decide_budget_ms} ms, and the stream did not "
+                                     f"take the fallback's marker ({exc.__class__.__name__}: {exc}); the event is kept "
+                                     "and will be decided: send it again (same event_id) for its decision")
+        self.metrics.fell_back(decision.fallback)  # type: ignore[arg-type]
+        return 200, msgspec.json.encode(decision), JSON
 
     async def publish(self, part: int, msg_id: str, body: bytes, headers: dict[str, str]) -> Any:
         return await self.js.publish(events_subject(self.cfg.stream, part), body,
@@ -329,6 +366,9 @@ def create_front_app(front: Front, keys: KeyRing | None = None) -> Callable[...,
             return await reply(send, answer)
         if path.startswith("/v1/decisions/") and method == "GET":
             return await reply(send, await front.get_decision(path[len("/v1/decisions/"):], org))
+        if path == "/metrics" and method == "GET":  # an auditor's or admin's key when auth is on (api/keys.py)
+            text = "\n".join(render_fallbacks(front.metrics.fallbacks)) + "\n" + admission.render()
+            return await reply(send, (200, text.encode(), [(b"content-type", b"text/plain; version=0.0.4")]))
         if path == "/healthz":
             body = msgspec.json.encode({"status": "ok", "mode": "front", "stream": front.cfg.stream,
                                         "partitions": front.cfg.parts})

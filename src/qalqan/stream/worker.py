@@ -33,6 +33,7 @@ from ..engine import Engine, Outcome
 from ..events import EventConflict, EventError, decode_event, scoped_id
 from ..holds import OPEN
 from ..store.base import DEFAULT_ORG, DuplicateEvents
+from .late import FALLBACK_HEADER, LATE_KIND, Marker, late_notice
 from .partition import decisions_subject, durable_name, events_subject
 from .publish import PARTS_HEADER, connect, ensure_stream
 from .record import PartitionRecord
@@ -82,6 +83,7 @@ class WorkerStats:
     batches: int = 0
     failed_commits: int = 0
     restored: int = 0
+    late: int = 0  # decision.late notices: events whose fallback a front answered (stream/late.py)
 
 
 class CommitFailed(RuntimeError):
@@ -204,6 +206,16 @@ def _decide(engine: Engine, m: nats.aio.msg.Msg) -> Outcome:
     return engine.decide_event(event, protected=True, org=org)
 
 
+def _late(engine: Engine, m: nats.aio.msg.Msg) -> None:
+    """Buffers the ``decision.late`` notice of a marker (stream/late.py), durable with the batch. The
+    event came before its marker on this partition: it is decided by now (in this batch or before)."""
+    marker = msgspec.json.decode(m.data, type=Marker)
+    org = (m.headers or {}).get(ORG_HEADER, DEFAULT_ORG)
+    text = late_notice(marker, engine.decided(marker.event_id, org))
+    ts_us = engine.clock() if engine.clock is not None else marker.ts_us
+    engine.record.append_outbox((ts_us, marker.customer, marker.event_id, LATE_KIND, text, org))
+
+
 def _answer(m: nats.aio.msg.Msg, doc: dict[str, object]) -> tuple[str, bytes] | None:
     """The answer to a protected message (None for the others: their fronts wait for decisions)."""
     headers = m.headers or {}
@@ -238,7 +250,7 @@ async def _batch(js: nats.js.JetStreamContext, engine: Engine, cfg: WorkerConfig
         decided: list[tuple[str, bytes, dict[str, str]]] = []
         answers: list[tuple[str, bytes] | None] = []
         keep = []
-        duplicates = 0
+        duplicates = late = 0
         for i, m in enumerate(msgs):
             if i in rejected:
                 continue
@@ -246,6 +258,11 @@ async def _batch(js: nats.js.JetStreamContext, engine: Engine, cfg: WorkerConfig
             if parts is not None and int(parts) != cfg.parts:
                 raise PartitionMismatch(f"the stream {cfg.stream} was published in {parts} partitions; this "
                                         f"worker is {cfg.part}/{cfg.parts}")
+            if FALLBACK_HEADER in (m.headers or {}):  # a front answered this event's fallback: tell the integrator
+                _late(engine, m)
+                keep.append(m)
+                late += 1
+                continue
             try:
                 outcome = _decide(engine, m)
             except EventError as exc:  # the publisher validates; a stranger's message is set aside, not retried
@@ -278,8 +295,9 @@ async def _batch(js: nats.js.JetStreamContext, engine: Engine, cfg: WorkerConfig
         except Exception as exc:
             await _hand_back(keep, cfg, stats, exc)
         break
-    stats.events += len(keep)
+    stats.events += len(keep) - late
     stats.duplicates += duplicates
+    stats.late += late
     subject = decisions_subject(cfg.stream, cfg.part)
     acks = [await js.publish_async(subject, d, headers={"Nats-Msg-Id": mid, **h}) for mid, d, h in conflicts]
     acks += [await js.publish_async(subject, d, headers=h) for _, d, h in decided]
