@@ -122,3 +122,35 @@ def test_replay_keeps_no_budget(tmp_path: Path) -> None:
     for i in range(3):
         assert "fallback" not in _decided(e, payment(event_id=f"r{i}"))
     assert model.calls == 3
+
+
+def test_the_embedded_server_keeps_the_budget_and_counts_it(tmp_path: Path) -> None:
+    """``serve`` runs on the server's clock, so the budget is kept there: a late model's decision says
+    so over HTTP, the next one is skipped, and /metrics counts both by stage, cause and action."""
+    import asyncio
+
+    import httpx
+
+    from qalqan.api import create_app
+
+    clock = Clock()
+    model = Slow(clock, 80 * MS)
+    engine = Engine(from_env(db_url=f"sqlite:///{tmp_path / 'r.db'}"), model=model)
+    app = create_app(engine)  # a live server: use_clock, hence the budget
+    engine.guard.clock = clock
+
+    async def run() -> tuple[dict[str, Any], dict[str, Any], str]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://q", timeout=60) as c:
+            late = (await c.post("/v1/events", content=payment(event_id="h1", amount="100"))).json()
+            skipped = (await c.post("/v1/events", content=payment(event_id="h2", amount="9000"))).json()
+            return late, skipped, (await c.get("/metrics")).text
+
+    try:
+        late, skipped, metrics = asyncio.run(run())
+    finally:
+        engine.close()
+    assert late["fallback"]["cause"].startswith("late: 80.0 ms") and late["action"] == "approve"
+    assert skipped["fallback"]["cause"].startswith("skipped:") and skipped["action"] == "review"
+    assert model.calls == 1
+    assert 'qalqan_fallbacks_total{stage="model",cause="late",action="approve"} 1' in metrics
+    assert 'qalqan_fallbacks_total{stage="model",cause="skipped",action="review"} 1' in metrics
