@@ -170,11 +170,16 @@ class Dispatcher:
         return False
 
 
-def start(source: Any, url: str | None, secret: bytes | None) -> asyncio.Task[None] | None:
-    """The dispatcher as a task of the running loop, if webhooks are configured (None otherwise)."""
+async def start(source: Any, url: str | None, secret: bytes | None) -> asyncio.Task[None] | None:
+    """The dispatcher as a task of the running loop, if webhooks are configured (None otherwise).
+    The queue is installed first, before the server takes its first request: every notice
+    written from then on is sent."""
     if url is None or secret is None:
         return None
-    return asyncio.get_running_loop().create_task(Dispatcher(source, url, secret).run(), name="qalqan-webhooks")
+    dispatcher = Dispatcher(source, url, secret)
+    await asyncio.to_thread(source.record.webhook_install)
+    dispatcher._installed = source.record
+    return asyncio.get_running_loop().create_task(dispatcher.run(), name="qalqan-webhooks")
 
 
 async def stop(task: asyncio.Task[None] | None) -> None:

@@ -395,7 +395,7 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
         ticker = asyncio.create_task(ticks())
-        hooks = webhooks.start(engine, engine.settings.webhook_url, engine.settings.webhook_secret)
+        hooks = await webhooks.start(engine, engine.settings.webhook_url, engine.settings.webhook_secret)
         yield
         ticker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
