@@ -124,6 +124,16 @@ def _case(row: dict[str, Any]) -> Case:
                 updated_by=row["updated_by"], seq=int(row["seq"]))
 
 
+def case_of(row: dict[str, Any]) -> Case:
+    """A case from the record's row (``Workflow.cases`` and friends)."""
+    return _case(row)
+
+
+def merchant_of(actor: Actor) -> str | None:
+    """The merchant id a merchant-role actor is held to (None: any, for the organisation's people)."""
+    return _merchant(actor)
+
+
 def _rfc3339_us(text: str) -> int:
     return ts_to_us(datetime.fromisoformat(text.replace("Z", "+00:00")))
 

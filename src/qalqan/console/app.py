@@ -28,6 +28,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from .. import audit, cases
+from ..case_deadlines import CLOCK
 from ..engine import Engine
 from ..holds import HoldState
 from . import pages
@@ -180,7 +181,9 @@ class Console:
         self.work.log(s, "case.list", "cases", "console queue")
         t = self.tally.of(s.org)
         reasons = {c.event_id: t.cases[c.event_id].reasons for c in found if c.event_id in t.cases}
-        return _html(page(f"Queue ({len(found)} to decide)", pages.queue(found, t.newest_us, reasons), s, "queue"))
+        by_clock = [cases.case_of(r) for r in self.record.cases_by(s.org, CLOCK, cases.merchant_of(actor), 20)]
+        return _html(page(f"Queue ({len(found)} to decide)", pages.queue(found, t.newest_us, reasons, by_clock), s,
+                          "queue"))
 
     async def case(self, request: Request, s: Session, form: dict[str, str]) -> Response:
         from ..features.view import Money

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from ..case_deadlines import CLOCK
 from ..cases import Case
 from ..holds import OPEN, HoldState
 from ..reports.charts import render_chart
@@ -30,7 +31,7 @@ def login(error: str, token: str, next_url: str) -> str:
             '</label></p><p><button type="submit">Log in</button></p></form>')
 
 
-def queue(found: list[Case], now_us: int, reasons: dict[str, list[str]]) -> str:
+def queue(found: list[Case], now_us: int, reasons: dict[str, list[str]], by_clock: list[Case] | None = None) -> str:
     rows = []
     for c in found:
         late = _us(c.due) < now_us
@@ -39,10 +40,21 @@ def queue(found: list[Case], now_us: int, reasons: dict[str, list[str]]) -> str:
         rows.append([link(f"/console/cases/{c.id}", c.event_id), c.type, c.action, amount, _short(c.opened_at),
                      deadline, c.state, c.assignee or "", c.outcome or "", ", ".join(reasons.get(c.event_id, []))])
     note = ("<p>Cases still to decide (decisions <code>review</code> and <code>hold</code>), the nearest deadline "
-            "first. A hold's deadline is its <code>confirm_by</code>; a review's, its event time plus the review "
-            "SLA. Late: past the newest event time in the record.</p>")
+            "first. A hold's deadline is its <code>confirm_by</code>; a review's, the moment it was decided plus "
+            "its channel's or merchant's time (a card payment: 15 minutes). A review no one decides by then is "
+            "decided by the server's clock with the configured default action. Late: past the newest event "
+            "time in the record.</p>")
     return note + table(["event", "type", "action", "amount", "decided at", "deadline", "state", "assignee",
-                         "interim outcome", "reasons"], rows, "queue")
+                         "interim outcome", "reasons"], rows, "queue") + _by_clock(by_clock or [])
+
+
+def _by_clock(found: list[Case]) -> str:
+    """The latest cases no one decided in time: what the clock did with each (case_deadlines.py)."""
+    rows = [[link(f"/console/cases/{c.id}", c.event_id), c.type, f"{c.amount or ''} {c.currency or ''}",
+             c.merchant_id or "", _short(c.due), c.outcome or "", c.note or ""] for c in found]
+    return ('<h2 id="by-clock">Decided by the clock</h2><p>Cases no one decided by their deadline, newest first: '
+            "the default action was taken and the integrator told (outbox, webhooks).</p>"
+            + table(["event", "type", "amount", "merchant", "deadline", "outcome", "why"], rows, "by-clock"))
 
 
 def _us(text: str) -> int:
@@ -61,7 +73,11 @@ def case(session: Session, c: Case, doc: dict[str, Any], features: dict[str, Any
              f"at {h(_short(c.opened_at))} · deadline {h(_short(c.due))} · score {h(decision.get('score'))} · "
              f'state <strong id="state">{h(c.state)}</strong>'
              + (f" · assigned to {h(c.assignee)}" if c.assignee else "") + "</p>"]
-    if c.state == "decided":
+    if c.state == "decided" and c.updated_by == CLOCK:
+        parts.append(f'<p class="flash" id="outcome">Decided by the clock: no one decided by the deadline '
+                     f"{h(_short(c.due))}, so <strong>{h(c.outcome)}</strong> (at {h(_short(c.updated_at))}). "
+                     f"{h(c.note)}</p>")
+    elif c.state == "decided":
         parts.append(f'<p class="flash" id="outcome">Decided <strong>{h(c.outcome)}</strong> by {h(c.updated_by)} '
                      f"at {h(_short(c.updated_at))}</p>")
     elif c.outcome == "contact_customer":
