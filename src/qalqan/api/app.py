@@ -32,8 +32,8 @@ from ..engine import Engine, Outcome
 from ..events import EventConflict, EventError, json_schema
 from ..store.base import DEFAULT_ORG, RecordUnavailable
 from .admission import Admission
-from .availability import RETRY_FIRST_S, RETRY_MAX_S, Availability
 from .asgi import BodyRefused, Disconnected, check_body, read_body
+from .availability import RETRY_FIRST_S, RETRY_MAX_S, Availability
 from .cases import actor_of, case_routes
 from .holds import EngineHolds, hold_routes
 from .keys import OPEN_PATHS, OPEN_PREFIXES, KeyRing, allowed
@@ -187,6 +187,9 @@ class GroupCommit:
             self.lost(exc)
             return
         self.last_ok = time.monotonic()
+        state = self.engine.state
+        if state is not None and state.failure is not None and not self.engine.pending:
+            state.on_written(self.engine)  # Redis failed at the last commit: written whole once it is back
 
     async def drain(self) -> None:
         await self.availability.stop()

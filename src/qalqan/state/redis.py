@@ -88,6 +88,9 @@ def _window_bytes(cache: dict[Any, tuple[Any, Any, int, bytes]], key: Any, entri
 
 
 _EMPTY = _encode([])
+# Pauses (seconds) between attempts to write the state again after Redis failed.
+RETRY_FIRST_S = 1.0
+RETRY_MAX_S = 30.0
 
 
 class RedisState:
@@ -96,7 +99,9 @@ class RedisState:
 
         self.url = url
         self.ns = f"{{{namespace}}}"
-        self.r = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3)
+        # A frozen Redis answers nothing: each write waits at most this long (seconds), and a failed
+        # one is retried ever less often (``_failed``), so that the server's loop is not held again and again.
+        self.r = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         self.loaded_seq: int | None = None  # the seq of the state load() returned, if any
         self.engine: Any = None
         self.writes = 0  # hash fields written, for the benchmarks
@@ -108,6 +113,7 @@ class RedisState:
         # write-behind copy: its failure never stops a decision; the worker stops on it (crash-only).
         self.failure: StateError | None = None
         self._retry_at = 0.0
+        self._pause_s = RETRY_FIRST_S
 
     def _errors(self) -> tuple[type[BaseException], ...]:
         import redis
@@ -178,10 +184,14 @@ class RedisState:
         else:
             if full:
                 self.failure = None
+                self._pause_s = RETRY_FIRST_S
 
     def _failed(self, exc: StateError) -> None:
+        """Not the decision path: a pause between retries, twice as long each time up to RETRY_MAX_S
+        (a frozen Redis costs the serving loop one socket timeout per pause, not one per commit)."""
         self.failure = exc
-        self._retry_at = time.monotonic() + 1.0  # not the decision path: a pause between retries
+        self._retry_at = time.monotonic() + self._pause_s
+        self._pause_s = min(2 * self._pause_s, RETRY_MAX_S)
 
     # --- write-behind ----------------------------------------------------------------------------
     def attach(self, engine: Any, full: bool) -> None:

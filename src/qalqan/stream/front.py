@@ -47,7 +47,7 @@ from ..config import Settings
 from ..events import MONEY_TYPES, Decision, Event, EventError, decode_event, refuse_ahead, same_event, scoped_id
 from ..features.view import Money
 from ..privacy import check_event_id
-from ..store.base import DEFAULT_ORG, StoreError
+from ..store.base import DEFAULT_ORG, RecordUnavailable, StoreError
 from ..tenancy import Tokenizers
 from .front_people import FrontPeople
 from .late import FALLBACK_HEADER, Marker, fallback_decision
@@ -162,7 +162,7 @@ class Front:
         more on a new one: reads are idempotent. A second failure is the caller's (503)."""
         try:
             return fn(*args)
-        except psycopg.OperationalError:
+        except (psycopg.OperationalError, RecordUnavailable):
             if not self.record.reopen_if_broken():
                 raise
             return fn(*args)
