@@ -27,6 +27,7 @@ The console and receipts are served next to them, on the same ``FrontPeople`` (f
 from __future__ import annotations
 
 import asyncio
+import logging
 from contextlib import suppress
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
@@ -38,14 +39,17 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 
+from .. import webhooks
 from ..api.cases import case_routes, problem
 from ..api.holds import hold_routes
 from ..api.lists import list_routes
 from ..api.outbox import outbox_routes
+from ..case_deadlines import Sweeper
+from ..cases import CasePolicy
 from ..engine import Outcome
 from ..events import Event, EventError, scoped_id, us_to_rfc3339
 from ..holds import HoldState, hold_answer, repeated_order
-from ..store.base import DEFAULT_ORG
+from ..store.base import DEFAULT_ORG, RecordUnavailable, StoreError
 from ..store.postgres import PostgresRecord
 from .partition import broadcast_types, of_token
 from .publish import PARTS_HEADER
@@ -54,6 +58,8 @@ from .worker import ANSWERS_HEADER, HOLD_HEADER, ORG_HEADER, PROTECTED_HEADER, h
 if TYPE_CHECKING:
     from .front import Front
 
+log = logging.getLogger("qalqan.front")
+SWEEP_S = 0.5  # how often a front closes the cases past their deadline (seconds)
 # The sends of the request being handled: each request runs in a task of its own, with its own
 # context, so ``durable`` waits for this request's events and for no other's.
 _sending: ContextVar[list[asyncio.Task[None]] | None] = ContextVar("qalqan_front_sending", default=None)
@@ -94,6 +100,7 @@ class FrontPeople:
         self.app: Starlette | None = None  # the handlers, built once the record is open
         self.waiting: dict[str, list[asyncio.Future[bytes]]] = {}
         self._order: asyncio.Lock | None = None
+        self._tasks: list[asyncio.Task[None]] = []  # the deadlines' sweep, the webhooks
 
     async def start(self) -> None:
         """After ``Front.start``: opens the record, subscribes to the workers' answers."""
@@ -109,19 +116,38 @@ class FrontPeople:
         self.app = Starlette(routes=[*hold_routes(desk), *case_routes(self, self.durable),  # type: ignore[arg-type]
                                      *list_routes(self, self.durable), *outbox_routes(self),  # type: ignore[arg-type]
                                      *console_and_receipts(self, desk)],
-                             exception_handlers={psycopg.OperationalError: self._record_lost, NoAnswer: no_answer})
+                             exception_handlers={psycopg.OperationalError: self._record_lost,
+                                                 RecordUnavailable: self._record_lost, NoAnswer: no_answer})
+        # Cases' deadlines on the server's clock, and the webhooks (case_deadlines.py, webhooks.py):
+        # every front sweeps, and each case is closed once (a compare-and-set in the record).
+        settings = self.front.settings
+        sweeper = Sweeper(self, self.front.clock, CasePolicy(settings.deadlines))
+        self._tasks.append(loop.create_task(self._sweep(sweeper), name="qalqan-front-deadlines"))
+        hooks = await webhooks.start(self, settings.webhook_url, settings.webhook_secret)
+        if hooks is not None:
+            self._tasks.append(hooks)
+
+    async def _sweep(self, sweeper: Sweeper) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_S)
+            try:
+                await asyncio.to_thread(sweeper.run)
+            except Exception as exc:  # the record is away: the next sweep closes what is due
+                log.error("case deadlines not swept: %s", exc)
 
     async def _record_lost(self, request: Request, exc: Exception) -> Response:
         """The server dropped the record's connection (a restart, a failover): the request's
         transaction is gone with it. The next request gets a new connection."""
         assert self.record is not None
-        with suppress(psycopg.OperationalError):  # still down: the next request tries again
+        with suppress(psycopg.OperationalError, StoreError):  # still down: the next request tries again
             self.record.reopen_if_broken()
         answer = problem(503, "Record unavailable", f"the record did not answer, send it again: {exc}")
         answer.headers["retry-after"] = "1"
         return answer
 
     def stop(self) -> None:
+        for task in self._tasks:  # a notice being sent stays queued: sent after the restart
+            task.cancel()
         if self.record is not None:
             self.record.close()
 
