@@ -1,5 +1,7 @@
-"""GET /v1/outbox: the notices about holds (started, released, rejected, expired) that the bank
-sends on to its clients (161-FZ art. 8: the client is told and asked to confirm).
+"""GET /v1/outbox: every outcome that changes what happens to a payment — holds (started, released,
+rejected, replaced: 161-FZ art. 8, the client is told and asked to confirm), cases decided by a
+person (``case_fraud``, ``case_legitimate``) and by the clock at their deadline
+(``case_deadline_decline`` / ``_approve``). The same notices go out as signed webhooks (webhooks.py).
 
 An integrator polls it with ``after`` = the last id it has handled. Each key reads the notices of its
 own organisation's events only. The embedded API reads its engine's record, a scaled front the
