@@ -134,3 +134,54 @@ def private_redis() -> Iterator[PrivateRedis]:
                 os.kill(p.pid, signal.SIGCONT)
                 p.kill()
                 p.wait()
+
+
+class PrivateNats:
+    """nats-server with JetStream on a free port; its store survives a stop (a restart keeps the streams)."""
+
+    def __init__(self, binary: str, port: int, store: Path) -> None:
+        self.binary, self.port, self.store = binary, port, store
+        self.url = f"nats://127.0.0.1:{port}"
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> None:
+        self.procs.append(subprocess.Popen([self.binary, "-js", "-a", "127.0.0.1", "-p", str(self.port),
+                                            "-sd", str(self.store)], stdout=subprocess.DEVNULL,
+                                           stderr=subprocess.DEVNULL))
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return
+            except OSError:
+                assert time.monotonic() < deadline, "the private nats-server did not start"
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.procs[-1].terminate()
+        self.procs[-1].wait(10)
+
+    def freeze(self) -> None:
+        os.kill(self.procs[-1].pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        os.kill(self.procs[-1].pid, signal.SIGCONT)
+
+
+@contextmanager
+def private_nats() -> Iterator[PrivateNats]:
+    binary = shutil.which("nats-server")
+    if binary is None:
+        missing("no nats-server binary to start a private NATS")
+    store = Path(tempfile.mkdtemp(prefix="qalqan-nats-"))
+    n = PrivateNats(binary, free_port(), store)
+    n.start()
+    try:
+        yield n
+    finally:
+        for p in n.procs:
+            if p.poll() is None:
+                os.kill(p.pid, signal.SIGCONT)
+                p.kill()
+                p.wait()
+        shutil.rmtree(store, ignore_errors=True)

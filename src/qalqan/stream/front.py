@@ -111,7 +111,7 @@ class Front:
         from ..store.postgres import PostgresRecord
 
         loop = asyncio.get_running_loop()
-        self.nc = await connect(self.cfg.url)
+        self.nc = await connect(self.cfg.url, forever=True)
         self.record = await loop.run_in_executor(self.pool, PostgresRecord, self.settings.db_url, "qalqan-front")
         parts = await self._read(self._record_parts)
         if parts is not None and parts != self.cfg.parts:  # its workers would refuse every event
@@ -135,8 +135,8 @@ class Front:
 
     async def stop(self) -> None:
         if self.nc is not None:
-            with contextlib.suppress(Exception):
-                await self.nc.drain()
+            with contextlib.suppress(Exception):  # a frozen NATS must not hold the shutdown
+                await asyncio.wait_for(self.nc.drain(), 5)
         if self.record is not None:
             await asyncio.get_running_loop().run_in_executor(self.pool, self.record.close)
         self.pool.shutdown()
@@ -219,7 +219,9 @@ class Front:
                 await asyncio.gather(*(self.publish(p, f"{key}@{p}" if part == EVERY else key, body, headers)
                                        for p in targets))
             except Exception as exc:
-                return self._unavailable(f"the stream did not take the event: {exc.__class__.__name__}: {exc}")
+                return self._unavailable(f"the stream did not confirm the event within the budget "
+                                         f"({exc.__class__.__name__}: {exc}); a stream that was only slow may "
+                                         "still keep it: send it again with the same event_id (decided once)")
             return 202, msgspec.json.encode({"event_id": eid, "status": "accepted"}), JSON
         return await self._money(eid, part, body, headers, org, event)
 
@@ -231,10 +233,12 @@ class Front:
         key = scoped_id(org, eid)  # an event id is unique within its organisation: so are its waits
         self.waiting.setdefault(key, []).append(fut)  # before the publish: the decision cannot pass unseen
         try:
-            try:
-                ack = await self.publish(part, key, body, headers)
+            try:  # within the budget: a stream that does not take the event in time is a fast 503
+                ack = await self.publish(part, key, body, headers, min(self.cfg.publish_timeout_s, self.budget_s))
             except Exception as exc:
-                return self._unavailable(f"the stream did not take the event: {exc.__class__.__name__}: {exc}")
+                return self._unavailable(f"the stream did not confirm the event within the budget "
+                                         f"({exc.__class__.__name__}: {exc}); a stream that was only slow may "
+                                         "still keep it: send it again with the same event_id (decided once)")
             if ack.duplicate:  # sent before: its decision may be in the record already
                 try:
                     row = await self._read(self.record.event_in, org, eid)
@@ -245,7 +249,8 @@ class Front:
                 if row is not None and row.decision is not None:
                     return 200, bytes(row.decision), JSON
             try:
-                decision, marker = await asyncio.wait_for(asyncio.shield(fut), self.budget_s)
+                left = self.budget_s - (time.perf_counter_ns() - t0) / 1e9
+                decision, marker = await asyncio.wait_for(asyncio.shield(fut), max(left, 0.001))
             except TimeoutError:
                 return await self._fallback(part, key, event, customer, headers, org, t0)
             if marker == CONFLICT:  # the worker found the id taken by another event of this organisation
@@ -273,7 +278,7 @@ class Front:
         marker = Marker(event.event_id, self.tokenizers.of(org).token(customer), self.clock(), decision)
         try:
             await self.publish(part, f"f:{key}", msgspec.json.encode(marker),
-                               {**headers, FALLBACK_HEADER: event.event_id})
+                               {**headers, FALLBACK_HEADER: event.event_id}, min(self.cfg.publish_timeout_s, self.budget_s))
         except Exception as exc:
             return self._unavailable(f"no decision within {self.settings.decide_budget_ms} ms, and the stream did not "
                                      f"take the fallback's marker ({exc.__class__.__name__}: {exc}); the event is kept "
@@ -281,9 +286,10 @@ class Front:
         self.metrics.fell_back(decision.fallback)  # type: ignore[arg-type]
         return 200, msgspec.json.encode(decision), JSON
 
-    async def publish(self, part: int, msg_id: str, body: bytes, headers: dict[str, str]) -> Any:
+    async def publish(self, part: int, msg_id: str, body: bytes, headers: dict[str, str],
+                      timeout: float | None = None) -> Any:
         return await self.js.publish(events_subject(self.cfg.stream, part), body,
-                                     timeout=self.cfg.publish_timeout_s,
+                                     timeout=self.cfg.publish_timeout_s if timeout is None else timeout,
                                      headers={"Nats-Msg-Id": msg_id, **headers})
 
     @staticmethod
@@ -397,4 +403,4 @@ def serve_front(settings: Settings, cfg: FrontConfig, host: str, port: int, keys
     log(f"qalqan front on http://{host}:{port}: stream {cfg.stream} in {cfg.parts} partitions at {cfg.url} "
         f"(record: {settings.db_url})")
     uvicorn.run(create_front_app(front, keys), host=host, port=port, log_level="warning", access_log=False,
-                loop="uvloop", http="httptools", lifespan="on")
+                loop="uvloop", http="httptools", lifespan="on", timeout_graceful_shutdown=10)

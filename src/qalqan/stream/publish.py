@@ -55,9 +55,16 @@ async def ensure_stream(js: JetStreamContext, name: str) -> None:
         ))
 
 
-async def connect(url: str) -> nats.NATS:
+async def connect(url: str, forever: bool = False) -> nats.NATS:
+    """``forever``: a server (a front) reconnects for as long as it runs, so it recovers by itself when
+    NATS is back; a worker or ``publish`` gives up after five tries (crash-only: its supervisor
+    starts it again)."""
     try:
-        return await nats.connect(url, connect_timeout=3, max_reconnect_attempts=5, allow_reconnect=True)
+        # pending_size=0 for a server: while NATS is away a publish fails at once (a fast 503) instead
+        # of waiting in the client's buffer to be sent on reconnect, after its caller was told 503.
+        return await nats.connect(url, connect_timeout=3, max_reconnect_attempts=-1 if forever else 5,
+                                  reconnect_time_wait=0.5 if forever else 2, allow_reconnect=True,
+                                  **({"pending_size": 0} if forever else {}))
     except Exception as exc:  # the client raises several kinds; all mean the same to the user
         raise ConnectionError(f"--nats: cannot connect to {url}: {exc.__class__.__name__}: {exc}") from None
 
