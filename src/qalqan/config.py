@@ -126,7 +126,18 @@ def load_key(home: Path, production: bool) -> bytes:
 
 def from_env(db_url: str | None = None, home: str | Path | None = None) -> Settings:
     home_path = Path(home or os.environ.get("QALQAN_HOME") or ".qalqan").resolve()
-    production = os.environ.get("QALQAN_MODE", "").lower() == "production"
+    if home_path.exists() and not home_path.is_dir():
+        raise ConfigError(f"QALQAN_HOME: {home_path} is not a folder (it holds the key and the embedded record)")
+    mode = os.environ.get("QALQAN_MODE", "").lower()
+    if mode not in ("", "production"):  # a typo must not start a production deployment in embedded mode
+        raise ConfigError(f"QALQAN_MODE: expected `production` or nothing, got {os.environ['QALQAN_MODE']!r}")
+    production = mode == "production"
+    sync = os.environ.get("QALQAN_SQLITE_SYNC", "NORMAL").upper()
+    if sync not in ("NORMAL", "FULL"):  # store/sqlite.py reads it when it opens the record
+        raise ConfigError(f"QALQAN_SQLITE_SYNC: expected NORMAL or FULL, got {os.environ['QALQAN_SQLITE_SYNC']!r}")
+    rules = os.environ.get("QALQAN_RULES") or None
+    if rules is not None and not Path(rules).is_dir():
+        raise ConfigError(f"QALQAN_RULES: {rules} is not a folder of rule packs")
     url = db_url or os.environ.get("QALQAN_DB") or f"sqlite:///{home_path / 'qalqan.db'}"
     if production and url.startswith("sqlite") and not os.environ.get("QALQAN_DB"):
         raise ConfigError("QALQAN_DB is not set: production mode needs an explicit record")
@@ -134,7 +145,7 @@ def from_env(db_url: str | None = None, home: str | Path | None = None) -> Setti
         home=home_path, db_url=url, key=load_key(home_path, production), production=production,
         commit_every=_int_env("QALQAN_COMMIT_EVERY", 1000), snapshot_every=_int_env("QALQAN_SNAPSHOT_EVERY", 200_000),
         rule_params=_rule_params(os.environ.get("QALQAN_RULE_PARAMS")),
-        rules_dir=Path(os.environ["QALQAN_RULES"]) if os.environ.get("QALQAN_RULES") else None,
+        rules_dir=Path(rules) if rules else None,
         state_url=os.environ.get("QALQAN_STATE") or None,
         max_body=_int_env("QALQAN_MAX_BODY", 8 * 1024 * 1024), max_batch=_int_env("QALQAN_MAX_BATCH", 1000),
         max_inflight=_int_env("QALQAN_MAX_INFLIGHT", 64),
@@ -143,7 +154,8 @@ def from_env(db_url: str | None = None, home: str | Path | None = None) -> Setti
         clock_start=_clock_start(os.environ.get("QALQAN_CLOCK_START"), production),
         deadlines=deadline_policy(), **_webhook(production),
         fallbacks=_fallbacks(os.environ.get("QALQAN_FALLBACKS")),
-        model_budget_ms=_int_env("QALQAN_MODEL_BUDGET_MS", 50), model_cooldown_s=_int_env("QALQAN_MODEL_COOLDOWN_S", 30),
+        model_budget_ms=_int_env("QALQAN_MODEL_BUDGET_MS", 50),
+        model_cooldown_s=_int_env("QALQAN_MODEL_COOLDOWN_S", 30),
         decide_budget_ms=_int_env("QALQAN_DECIDE_BUDGET_MS", 1000),
     )
 

@@ -14,7 +14,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .base import DEFAULT_ORG, OUTBOX_INSERT, Batch, Buffered, Row, list_rows_with_org, outbox_args, outbox_query
+from .base import (
+    DEFAULT_ORG,
+    OUTBOX_INSERT,
+    Batch,
+    Buffered,
+    Row,
+    StoreError,
+    list_rows_with_org,
+    outbox_args,
+    outbox_query,
+)
 from .workflow import Execute, Workflow, fill_inbox, inbox_rows
 
 SCHEMA = """
@@ -185,8 +195,8 @@ class SqliteRecord(Buffered, Workflow):
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.conn.execute("PRAGMA journal_mode=WAL")
         sync = os.environ.get("QALQAN_SQLITE_SYNC", "NORMAL").upper()
-        if sync not in ("NORMAL", "FULL"):
-            sync = "NORMAL"
+        if sync not in ("NORMAL", "FULL"):  # never a silent downgrade of durability (config.py refuses it too)
+            raise StoreError(f"QALQAN_SQLITE_SYNC: expected NORMAL or FULL, got {sync!r}")
         self.conn.execute(f"PRAGMA synchronous={sync}")
         # Commits never fold the WAL into the database themselves (a checkpoint inside a commit
         # stalls every answer waiting on it): a checkpointer thread does it beside them.
