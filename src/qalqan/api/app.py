@@ -140,14 +140,22 @@ class GroupCommit:
             self._start()
 
     def fail(self, exc: BaseException) -> None:
-        """The record refused or lost a write: every waiting request fails now (503), the engine
-        forgets what it buffered, and the doors close until the state is rebuilt from the record."""
+        """The record refused or lost a write: every waiting request fails now (503) and the engine
+        forgets what it buffered. A record that answered (it refused the data: an old id sent again)
+        has the state rebuilt from it at once, as before; one that is gone closes the doors until it
+        is back and the state is rebuilt (``_recover``)."""
         self.failures += 1
         waiters, self.waiters = self.waiters, []
         for w in waiters:
             if not w.done():
                 w.set_exception(exc)
         self.engine.forget(exc)
+        if not isinstance(exc, RecordUnavailable) and self.availability.ready:
+            try:
+                self.engine.rebuild()
+                return
+            except Exception as again:  # it does not answer now either: the way back below
+                exc = again
         self.availability.lost(exc, rebuild=True, recover=self._recovery)
 
     def lost(self, exc: BaseException) -> None:
