@@ -8,51 +8,18 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from . import config
+from .cli_common import engine, err, out, settings
 from .events import json_schema
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="qalqan: real-time anti-fraud engine.")
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
-
-
-def _settings(db: str | None = None, home: str | None = None) -> config.Settings:
-    try:
-        return config.from_env(db_url=db, home=home)
-    except config.ConfigError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
-
-
-@contextmanager
-def _engine(db: str | None = None, home: str | None = None, keep_state: bool = True) -> Iterator[Engine]:  # noqa: F821
-    import dataclasses
-
-    from .engine import Engine
-    from .state import StateError
-    from .store import StoreError
-
-    settings = _settings(db, home)
-    if not keep_state:  # a scratch record: no copy of its state outlives it (QALQAN_STATE)
-        settings = dataclasses.replace(settings, state_url=None)
-    try:
-        engine = Engine(settings)
-    except (StoreError, StateError) as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
-    try:
-        yield engine
-    finally:
-        engine.close()
+# The shared helpers live in cli_common (the command groups import them from there, not from here).
+_settings, _engine = settings, engine
 
 
 def _tune_gc() -> None:

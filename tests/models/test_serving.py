@@ -24,8 +24,8 @@ from qalqan.features import definitions
 from qalqan.features.offline import build, views_from_jsonl
 from qalqan.models import NoModel, bundle
 from qalqan.models.bundle import BundleError
-from qalqan.models.live import LiveModel, load_bundle
-from qalqan.models.registry import load_live_model
+from qalqan.models.live import LiveModel
+from qalqan.models.registry import load_bundle, load_live_model
 from qalqan.models.train import matrix, model_inputs, parse_delay, train
 from qalqan.sim import simulate
 

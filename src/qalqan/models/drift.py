@@ -146,7 +146,7 @@ def drift(stream: str | Path, settings: Settings, model: str | None = None, trai
         name = model or bundle.live_name(settings.home)
     live = None
     if name is not None:
-        from .live import load_bundle
+        from .registry import load_bundle
 
         live = load_bundle(settings, name, fs.version)  # verified; BundleError if not servable
         inputs = list(live.inputs)

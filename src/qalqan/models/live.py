@@ -26,10 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from ..config import Settings
 from ..events import Reason
 from ..policy import ModelPolicy
-from . import bundle
 
 REASONS_AT = ModelPolicy().review_at
 _NAN = float("nan")
@@ -193,27 +191,3 @@ def path_contributions(booster: Any, n_inputs: int) -> tuple[np.ndarray, float]:
                 else:
                     stack.append((child, step))
     return paths, bias
-
-
-def load_bundle(settings: Settings, name: str, features_version: str | None = None) -> Any:
-    """A verified bundle as a scorer (``LiveModel`` for a LightGBM bundle, ``LiveEnsemble`` for an
-    ensemble's); ``BundleError`` if tampered or trained on other features."""
-    import lightgbm as lgb
-
-    if features_version is None:
-        from ..features import definitions
-
-        features_version = definitions.load().version
-    b = bundle.read(settings.home, name, features_version)
-    if b.manifest.get("kind") == "ensemble":
-        from .live_ensemble import load_ensemble
-
-        return load_ensemble(b)
-    if b.manifest.get("kind") != "lightgbm" or bundle.MODEL_FILE not in b.files:
-        raise bundle.BundleError(f"bundle {name}: kind {b.manifest.get('kind')!r}, this qalqan serves lightgbm "
-                                 "and ensemble bundles")
-    booster = lgb.Booster(model_str=b.files[bundle.MODEL_FILE].decode())
-    inputs = list(b.manifest["features"])
-    if booster.feature_name() != inputs:
-        raise bundle.BundleError(f"bundle {name}: the model's inputs differ from the manifest's features; refused")
-    return LiveModel(name, booster, inputs)

@@ -28,7 +28,7 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def _ring() -> ReceiptKeys:
-    from ..cli import _settings
+    from ..cli_common import settings as _settings
     from .keys import ReceiptKeyError, ReceiptKeys
 
     try:
@@ -79,7 +79,7 @@ def show(
 
     Example: qalqan receipts show pay-2026-000123
     """
-    from ..cli import _engine
+    from ..cli_common import engine as _engine
     from .issue import NoReceipt, Verifier, issue
     from .keys import ReceiptKeyError
 
@@ -113,7 +113,7 @@ def verify(
     """
     import msgspec
 
-    from ..cli import _settings
+    from ..cli_common import settings as _settings
     from .issue import Verifier
     from .keys import ReceiptKeyError
 

@@ -49,6 +49,7 @@ from ..features.view import Money
 from ..privacy import check_event_id
 from ..store.base import DEFAULT_ORG, RecordUnavailable, StoreError
 from ..tenancy import Tokenizers
+from .front_console import console_and_receipts, no_answer
 from .front_people import FrontPeople
 from .late import FALLBACK_HEADER, Marker, fallback_decision
 from .partition import EVERY, events_subject, partition_of
@@ -277,8 +278,8 @@ class Front:
         decision = fallback_decision(event, self.settings.fallbacks, self.money, cause, t0)
         marker = Marker(event.event_id, self.tokenizers.of(org).token(customer), self.clock(), decision)
         try:
-            await self.publish(part, f"f:{key}", msgspec.json.encode(marker),
-                               {**headers, FALLBACK_HEADER: event.event_id}, min(self.cfg.publish_timeout_s, self.budget_s))
+            await self.publish(part, f"f:{key}", msgspec.json.encode(marker), {**headers, FALLBACK_HEADER: event.event_id},
+                               min(self.cfg.publish_timeout_s, self.budget_s))
         except Exception as exc:
             return self._unavailable(f"no decision within {self.settings.decide_budget_ms} ms, and the stream did not "
                                      f"take the fallback's marker ({exc.__class__.__name__}: {exc}); the event is kept "
@@ -328,7 +329,7 @@ def create_front_app(front: Front, keys: KeyRing | None = None) -> Callable[...,
             if message["type"] == "lifespan.startup":
                 try:
                     await front.start()
-                    await people.start()
+                    await people.start(console_and_receipts, no_answer)
                 except Exception as exc:
                     await send({"type": "lifespan.startup.failed", "message": f"{exc.__class__.__name__}: {exc}"})
                     return

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
@@ -38,6 +39,7 @@ from nats.errors import NoRespondersError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute
 
 from .. import webhooks
 from ..api.cases import case_routes, problem
@@ -102,20 +104,21 @@ class FrontPeople:
         self._order: asyncio.Lock | None = None
         self._tasks: list[asyncio.Task[None]] = []  # the deadlines' sweep, the webhooks
 
-    async def start(self) -> None:
-        """After ``Front.start``: opens the record, subscribes to the workers' answers."""
+    async def start(self, pages: Callable[[FrontPeople, FrontHolds], list[BaseRoute]],
+                    no_answer: Callable[[Request, Exception], Awaitable[Response]]) -> None:
+        """After ``Front.start``: opens the record, subscribes to the workers' answers. ``pages``: the
+        console's and receipts' routes, built on this object (front_console.py, which imports this
+        module: handed in by front.py rather than imported here)."""
         cfg = self.front.cfg
         loop = asyncio.get_running_loop()
         self.record = await loop.run_in_executor(None, FrontRecord, self.front.settings.db_url, cfg.parts)
         self._order = asyncio.Lock()
         await self.front.nc.subscribe(f"{cfg.stream}.answers.>", cb=self._answered)
         await self.front.nc.flush()  # in place before the first request
-        from .front_console import console_and_receipts, no_answer  # it builds on this module
-
         desk = FrontHolds(self)
         self.app = Starlette(routes=[*hold_routes(desk), *case_routes(self, self.durable),  # type: ignore[arg-type]
                                      *list_routes(self, self.durable), *outbox_routes(self),  # type: ignore[arg-type]
-                                     *console_and_receipts(self, desk)],
+                                     *pages(self, desk)],
                              exception_handlers={psycopg.OperationalError: self._record_lost,
                                                  RecordUnavailable: self._record_lost, NoAnswer: no_answer})
         # Cases' deadlines on the server's clock, and the webhooks (case_deadlines.py, webhooks.py):
