@@ -1,6 +1,6 @@
 """Overload: capacity, then ten and a hundred times the connections, then capacity again.
 
-    .venv/bin/python bench/overload.py [--seconds 8] [--connections 8,80,640] [--max-inflight 64]
+    .venv/bin/python bench/overload.py [--seconds 8] [--connections 8,80,640] [--max-inflight 64] [--scaled]
 
 One embedded `qalqan serve` (SQLite, durable group commit) takes money movements from a load
 generator in another process: every connection sends its next request as soon as it has an answer
@@ -9,6 +9,11 @@ the server sheds (503 with Retry-After, nothing read). A separate connection ask
 20 ms throughout. The reference, measured in the same run, is the first phase (the connections at
 which the server is at capacity): the overload phases are read as ratios to it. The last phase
 repeats the first: the server must be back to normal the moment the load drops.
+
+``--scaled``: the same against one `qalqan serve --nats` front of one worker (NATS JetStream and
+PostgreSQL on localhost, a fresh stream and database): the front sheds past its own bound, and a
+payment its worker has not decided within QALQAN_DECIDE_BUDGET_MS gets its channel's fallback
+(counted apart: "fallback/s").
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -36,8 +42,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-async def _request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, req: bytes) -> tuple[int, bool]:
-    """(status, whether the server closes the connection after it: a shed request's does)."""
+async def _request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                   req: bytes) -> tuple[int, bool, bytes]:
+    """(status, whether the server closes the connection after it — a shed request's does — body)."""
     writer.write(req)
     head = await reader.readuntil(b"\r\n\r\n")
     length, close = 0, False
@@ -47,8 +54,8 @@ async def _request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, r
             length = int(line[15:])
         elif low.startswith(b"connection:") and b"close" in low:
             close = True
-    await reader.readexactly(length)
-    return int(head[9:12]), close
+    body = await reader.readexactly(length)
+    return int(head[9:12]), close, body
 
 
 async def _sender(port: int, bodies: list[bytes], until: float, out: dict[str, list[float]]) -> None:
@@ -63,14 +70,16 @@ async def _sender(port: int, bodies: list[bytes], until: float, out: dict[str, l
                    b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
             t = clock()
             try:
-                status, close = await asyncio.wait_for(_request(reader, writer, req), TIMEOUT_S)
-            except (asyncio.TimeoutError, ConnectionError, asyncio.IncompleteReadError) as exc:
+                status, close, answer = await asyncio.wait_for(_request(reader, writer, req), TIMEOUT_S)
+            except (TimeoutError, ConnectionError, asyncio.IncompleteReadError) as exc:
                 out["timeout" if isinstance(exc, asyncio.TimeoutError) else "other"].append(clock() - t)
                 writer.close()
                 reader, writer = await asyncio.open_connection("127.0.0.1", port)
                 continue
             ms = (clock() - t) * 1000
             out["ok" if status == 200 else "shed" if status == 503 else "other"].append(ms)
+            if status == 200 and b'"stage":"worker"' in answer:
+                out["fallback"].append(ms)
             if close:  # the shed answer ends its connection (api/admission.py): a new one, as a client would
                 writer.close()
                 reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -90,7 +99,7 @@ async def _health(port: int, until: float, lat: list[float]) -> None:
 
 
 def _phase(port: int, bodies: list[bytes], conns: int, seconds: float, q: mp.Queue) -> None:  # type: ignore[type-arg]
-    out: dict[str, list[float]] = {"ok": [], "shed": [], "other": [], "timeout": [], "health": []}
+    out: dict[str, list[float]] = {"ok": [], "shed": [], "other": [], "timeout": [], "health": [], "fallback": []}
 
     async def main() -> None:
         until = time.perf_counter() + seconds
@@ -116,6 +125,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=8.0, help="length of each phase")
     ap.add_argument("--connections", default="8,80,640", help="the first is the reference (capacity)")
     ap.add_argument("--max-inflight", type=int, default=64, help="QALQAN_MAX_INFLIGHT of the server")
+    ap.add_argument("--scaled", action="store_true", help="one front of one worker (NATS + PostgreSQL)")
     args = ap.parse_args()
     lines = [ln for ln in stream(1500, 30).read_bytes().splitlines() if ln.strip()]
     money = [ln.replace(b'"event_id":"', b'"event_id":"o-', 1) for ln in lines
@@ -124,17 +134,36 @@ def main() -> None:
     port = _free_port()
     env = {**os.environ, "QALQAN_HOME": tmp, "QALQAN_DB": f"sqlite:///{tmp}/overload.db",
            "QALQAN_MAX_INFLIGHT": str(args.max_inflight)}
-    server = subprocess.Popen([sys.executable, "-m", "qalqan", "serve", "--port", str(port)], env=env)
+    procs: list[subprocess.Popen[bytes]] = []
+    scaled = None
+    if args.scaled:
+        from workers import KEY, NATS, PG, fresh_db
+
+        scaled = (f"QO{uuid.uuid4().hex[:8].upper()}", fresh_db())
+        env.update(QALQAN_DB=f"{PG.rsplit('/', 1)[0]}/{scaled[1]}", QALQAN_KEY=KEY)
+        procs.append(subprocess.Popen([sys.executable, "-m", "qalqan", "worker", "--nats", NATS, "--stream",
+                                       scaled[0], "--partition", "0/1"], env=env, stdout=subprocess.DEVNULL,
+                                      stderr=open(f"{tmp}/worker.log", "ab")))
+        server = subprocess.Popen([sys.executable, "-m", "qalqan", "serve", "--port", str(port), "--nats", NATS,
+                                   "--stream", scaled[0], "--partitions", "1"], env=env,
+                                  stderr=open(f"{tmp}/front.log", "ab"))
+    else:
+        server = subprocess.Popen([sys.executable, "-m", "qalqan", "serve", "--port", str(port)], env=env)
     conns = [int(c) for c in args.connections.split(",")]
     plan = [*conns, conns[0]]
     rows = []
     try:
-        for _ in range(300):
+        for _ in range(600):
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
                 break
             except OSError:
                 time.sleep(0.1)
+        if scaled is not None:
+            from workers import wait_ready
+
+            wait_ready(port, 60)
+            time.sleep(3)  # the worker's consumer in place
         offset = 0
         ref_p99 = None
         for n, c in enumerate(plan):
@@ -148,16 +177,25 @@ def main() -> None:
             label = "reference: capacity" if n == 0 else "after the load dropped" if n == len(plan) - 1 \
                 else f"{c // conns[0]}x the connections"
             rows.append([label, f"{c}", f"{len(ok) / args.seconds:,.0f}", f"{pct(ok, 50):.1f}", f"{p99:.1f}",
-                         f"{p99 / ref_p99:.2f}", f"{len(shed) / args.seconds:,.0f}", f"{pct(shed, 99):.2f}",
+                         f"{p99 / ref_p99:.2f}", f"{len(out['fallback']) / args.seconds:,.0f}",
+                         f"{len(shed) / args.seconds:,.0f}", f"{pct(shed, 99):.2f}",
                          f"{len(out['timeout'])}", f"{len(out['other'])}", f"{pct(out['health'], 99):.2f}"])
     finally:
-        server.terminate()
-        server.wait(timeout=30)
-    print(f"machine: {machine()}; embedded serve (SQLite), QALQAN_MAX_INFLIGHT={args.max_inflight}; "
+        for p in [server, *procs]:
+            p.terminate()
+        for p in [server, *procs]:
+            p.wait(timeout=30)
+        if scaled is not None:
+            from workers import _delete, drop_db
+
+            asyncio.run(_delete(scaled[0]))
+            drop_db(scaled[1])
+    where = "one front of one worker (NATS JetStream + PostgreSQL)" if scaled else "embedded serve (SQLite)"
+    print(f"machine: {machine()}; {where}, QALQAN_MAX_INFLIGHT={args.max_inflight}; "
           f"{args.seconds:g} s a phase; load generator: Python asyncio in another process, no pause after a 503")
     print_table(
         "Overload: accepted requests keep their latency, the rest are shed at once",
-        ["phase", "connections", "accepted/s", "p50 ms", "p99 ms", "p99 / ref", "shed/s", "shed p99 ms",
+        ["phase", "connections", "accepted/s", "p50 ms", "p99 ms", "p99 / ref", "fallback/s", "shed/s", "shed p99 ms",
          "timeouts", "other", "/healthz p99 ms"],
         rows,
     )
