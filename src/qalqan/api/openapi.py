@@ -54,6 +54,9 @@ def spec(version: str, auth: bool = True) -> dict[str, Any]:
                                 decision_schema, {"type": "array",
                                                   "items": {"$ref": "#/components/schemas/BatchItem"}}]}}}},
                     "202": {"description": "a context event, stored and folded into state"},
+                    "404": {"description": "a hold_response whose target_event_id holds no hold of this "
+                                           "organisation: nothing changes",
+                            "content": {"application/problem+json": {"schema": problem}}},
                     "409": {"description": "the event_id is another organisation's already: choose another",
                             "content": {"application/problem+json": {"schema": problem}}},
                     **errors}}},
