@@ -1,6 +1,6 @@
 """The strictest action wins, over every pair of actions; the allow-list branch of the policy.
 
-approve < challenge < review < hold < decline (EVENTS.md, policy.py). A test that only shows
+approve < challenge < review < hold < decline (docs/events.md, policy.py). A test that only shows
 "anything beats approve" survives a swap of hold and decline or of challenge and review in the
 order; these tests take every pair, in both orders, so any swap of two actions fails one of them.
 """
@@ -110,7 +110,7 @@ def test_decline_beats_hold_on_one_transfer():
 # --- is the allow branch reachable from an event? ----------------------------------------------------
 
 def test_no_event_can_put_an_entry_on_the_allow_list():
-    """The contract's `intel` lists (EVENTS.md) have no `allow`: the engine refuses such an event,
+    """The contract's `intel` lists (docs/events.md) have no `allow`: the engine refuses such an event,
     and the people's list API offers no such list. So ``is_allowed`` is True for no event today:
     the allow branch of the policy is reachable only by writing the list index directly (below).
     When an allow list is added to the contract, this test fails and the one below should be

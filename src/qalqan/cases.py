@@ -14,7 +14,7 @@ A case no one decides by then is closed by the clock with the policy's default a
 States: ``open`` → ``assigned`` (an analyst took it) → ``decided``. The outcome is ``fraud``,
 ``legitimate`` or ``contact_customer``; the last is an interim step: it keeps the case
 ``assigned`` (to whoever called) with the note, until a final outcome. A final outcome becomes a
-``label`` event (EVENTS.md: ``fraud`` / ``legit``) that goes through the engine like any event,
+``label`` event (docs/events.md: ``fraud`` / ``legit``) that goes through the engine like any event,
 so it is in the record and in ``qalqan labels --export`` for training; the analyst may also put
 the payment's counterparty, card or device on a list, as an ``intel`` event through the engine
 (list_changes.py): the decision path sees it at once and a restart rebuilds the same lists.

@@ -1,4 +1,4 @@
-"""The event contract (shared/EVENTS.md v1) as typed schemas, and the decoder.
+"""The event contract (docs/events.md, v1) as typed schemas, and the decoder.
 
 Field names are fixed by the contract: integrators and acceptance cases are written against
 them. This module imports nothing of qalqan's, so every other part can depend on it.

@@ -1,4 +1,4 @@
-"""Labels: what a movement turned out to be, as `label` events (EVENTS.md) through the engine.
+"""Labels: what a movement turned out to be, as `label` events (docs/events.md) through the engine.
 
 A label from the API or from a case decision is recorded like an integrator's label event, so
 training finds it where it always looks: ``qalqan train`` reads label events from a JSONL stream,

@@ -23,7 +23,7 @@ from .engine import Engine, Outcome
 from .events import EventError, Intel, event_from_dict, us_to_rfc3339
 
 _FIELDS = {f.name: f.type for f in msgspec.structs.fields(Intel)}
-LISTS: tuple[str, ...] = get_args(_FIELDS["list"])  # the contract's lists (EVENTS.md, intel)
+LISTS: tuple[str, ...] = get_args(_FIELDS["list"])  # the contract's lists (docs/events.md, intel)
 ENTITIES: tuple[str, ...] = get_args(_FIELDS["entity"])
 MAX_IMPORT = 100_000
 MAX_TTL_S = 100 * 365 * 86400

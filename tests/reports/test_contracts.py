@@ -153,7 +153,7 @@ def test_more_fraud_never_pays_better(name: str, volume: Decimal, a: Decimal, b:
 @settings(max_examples=100, deadline=None)
 @given(volume=money, share=st.decimals(min_value=0, max_value=1, places=6))
 def test_airline_bank_is_the_press_text(volume: Decimal, share: Decimal):
-    """An independent reading of REGULATION.md's three sentences, in plain Decimal."""
+    """An independent reading of docs/regulation.md's three sentences, in plain Decimal."""
     fraud = (share * volume).quantize(D("0.01"))
     if fraud < D("0.005") * volume:
         penalty, bonus = D(0), (D("0.005") * volume - fraud) / 4

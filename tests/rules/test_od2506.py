@@ -1,4 +1,4 @@
-"""ОД-2506, sign by sign, at the boundaries the regulation's counting sets (shared/REGULATION.md)."""
+"""ОД-2506, sign by sign, at the boundaries the regulation's counting sets (docs/regulation.md)."""
 
 import pytest
 from helpers import Client, at, codes

@@ -22,7 +22,7 @@ from qalqan.config import from_env
 from qalqan.engine import Engine
 from qalqan.events import EVENT_TYPES
 
-# Fields that identify a person, their card, account, phone or device (EVENTS.md: PII, tokenised).
+# Fields that identify a person, their card, account, phone or device (docs/events.md: PII, tokenised).
 IDENTIFIERS = frozenset({"customer_id", "card_id", "from_account", "to_account", "counterparty_id",
                          "device_id", "ip", "phone", "to_customer_id"})
 # Values a valid event needs that are not identifiers (enums, numbers).

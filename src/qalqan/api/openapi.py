@@ -42,7 +42,7 @@ def spec(version: str, auth: bool = True) -> dict[str, Any]:
     doc = {
         "openapi": "3.1.0",
         "info": {"title": "qalqan", "version": version,
-                 "description": "Real-time anti-fraud engine: events in, decisions out (shared/EVENTS.md)."},
+                 "description": "Real-time anti-fraud engine: events in, decisions out (docs/events.md)."},
         "paths": {
             "/v1/events": {"post": {
                 "summary": "Send one event, or a JSON array of events (a batch)",

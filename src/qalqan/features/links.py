@@ -1,6 +1,6 @@
 """Screening of links in messages and listings: look-alike domains of known brands.
 
-The "courier delivery" phishing of DESIGN.md §6 sends a link to a domain that imitates a
+The "courier delivery" phishing of docs/design.md (fraud 6) sends a link to a domain that imitates a
 marketplace, a bank or a delivery service (kaspi-dostavka.top, 0zon-delivery.ru). A domain is
 suspicious when, after undoing common character swaps, it contains a brand's name but is not
 one of that brand's own domains.

@@ -2,7 +2,7 @@
 
 Customers of one bank in Russia (RUB) and Kazakhstan (KZT) live ordinary lives — salaries, shopping,
 bills, family transfers, self-transfers between their own banks, trips abroad, new phones, ATM cash,
-telecom reports, marketplace listings and messages — while eleven fraud scenarios (DESIGN.md,
+telecom reports, marketplace listings and messages — while eleven fraud scenarios (docs/design.md,
 "Fraud the engine must know", items 1-8) play out among them. Every fraudulent money movement is
 followed, hours to weeks later, by a ``label`` event (``fraud`` or ``chargeback``, ``source:
 "simulator"``, ``scenario: <name>``); about 0.5 % of ordinary movements get a ``legit`` label.

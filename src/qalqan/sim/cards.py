@@ -1,4 +1,4 @@
-"""Fraud with a client's card or its data: DESIGN.md items 4, 5, 7 and the phishing half of 6.
+"""Fraud with a client's card or its data: docs/design.md items 4, 5, 7 and the phishing half of 6.
 
 Same shape as ``scams.py``: each function plays one instance from ``t`` on and labels the
 fraudulent money movements through ``World.fraud`` (card payments: mostly chargebacks weeks later).

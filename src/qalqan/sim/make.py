@@ -1,4 +1,4 @@
-"""The simulator's events: one small msgspec Struct per type of EVENTS.md, and a builder for each.
+"""The simulator's events: one small msgspec Struct per type of docs/events.md, and a builder for each.
 
 Structs rather than dicts because they are about four times cheaper to build and cheaper to
 encode, and the simulator builds hundreds of thousands a second. They are the simulator's own

@@ -1,5 +1,5 @@
 """Fraud run through accounts at our bank: drops (money mules) and fake marketplace sellers,
-DESIGN.md items 3 and 6.
+docs/design.md items 3 and 6.
 
 The actors here are customers the plan set aside (``Customer.role``): a mule's account sleeps from
 the start of the run until the scenario wakes it; a fake seller lives an ordinary life besides.

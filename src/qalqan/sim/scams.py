@@ -1,4 +1,4 @@
-"""Fraud that talks the client into moving the money: DESIGN.md items 1, 2 and 8.
+"""Fraud that talks the client into moving the money: docs/design.md items 1, 2 and 8.
 
 Each function plays one instance of a scenario from its first event at ``t`` (every event it makes
 is at or after ``t``) and labels the fraudulent money movements through ``World.fraud``. Most
