@@ -30,6 +30,7 @@ bench: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy
 
 # Mutation testing of the modules where a wrong line costs money or privacy (docs/mutation.md).
 # `make mutate` runs policy, holds and privacy one after the other; `make mutate MUTATE="expr tenancy"` others.

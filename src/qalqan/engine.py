@@ -229,15 +229,15 @@ class Engine:
         so an id it reuses must carry the same event (idempotency by content)."""
         t0 = t0 or time.perf_counter_ns()
         eid = event.event_id
-        etype: str = event.__struct_config__.tag  # type: ignore[union-attr,assignment]
+        etype: str = event.__struct_config__.tag  # type: ignore[assignment]
         key = scoped_id(org, eid)
         seen = self._seen(key, eid, org, event.ts)
         if seen is not None:
             if sent:
                 self._same_as_stored(event, etype, org)
-            decision_json = seen[1]
-            decision = msgspec.json.decode(decision_json, type=Decision) if decision_json else None
-            return Outcome(eid, etype, decision, decision_json, duplicate=True)
+            stored_json = seen[1]
+            stored = msgspec.json.decode(stored_json, type=Decision) if stored_json else None
+            return Outcome(eid, etype, stored, stored_json, duplicate=True)
 
         clock_us = self._clock_for(event)
         if etype == "hold_response" and self.holds.of(event.target_event_id, org) is None:  # type: ignore[union-attr]
@@ -415,7 +415,7 @@ class Engine:
         of = self.lists.lists_of
         if org != DEFAULT_ORG:  # another organisation's lists are keyed apart (_org_key)
             lists_of = of
-            of = lambda entity, value, ts: lists_of(entity, _org_key(org, value), ts)  # noqa: E731
+            of = lambda entity, value, ts_us: lists_of(entity, _org_key(org, value), ts_us)  # noqa: E731
         recipient: frozenset[str] = frozenset()
         if v["type"] == "transfer" and v["direction"] == "out":
             recipient = of("account", v["to_account"], ts) | of("card", v["to_account"], ts)

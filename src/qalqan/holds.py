@@ -227,7 +227,7 @@ class HoldBook:
             self.holds[key] = h
             if h.status in ("pending", "asked_trusted"):
                 self._by_order[(h.customer, h.to_account, h.amount)] = key
-        self._deadlines = [tuple(x) for x in doc["deadlines"]]  # type: ignore[misc]
+        self._deadlines = [tuple(x) for x in doc["deadlines"]]
         heapq.heapify(self._deadlines)
 
 

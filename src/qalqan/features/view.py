@@ -27,6 +27,7 @@ class LazyView(dict):  # type: ignore[type-arg]
     """
 
     __slots__ = ("features",)
+    features: Any  # the engine's OnlineFeatures, set on each view before it is read
 
     def __missing__(self, key: str) -> Any:
         features = self.features

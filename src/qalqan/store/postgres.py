@@ -254,7 +254,7 @@ class PostgresRecord(Buffered, Workflow):
                                keepalives=1, keepalives_idle=10, keepalives_interval=2, keepalives_count=3)
         try:
             with Watchdog.shared().watch(self.budget_s, lambda: self._sever(conn)):
-                self._backend = conn.execute(  # type: ignore[assignment]
+                self._backend = conn.execute(
                     "SELECT pid, backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()").fetchone()
                 conn.commit()
         except BaseException:
@@ -351,7 +351,7 @@ class PostgresRecord(Buffered, Workflow):
         with self._call(), self.conn.cursor() as cur:
             r = cur.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()
             self.conn.commit()
-        return int(r[0])
+        return 0 if r is None else int(r[0])
 
     def recent_ids(self, horizon_us: int) -> Iterator[tuple[str, int, str]]:
         with self._call(bulk=True) as touch, self.conn.cursor(name="recent_ids") as cur:
@@ -388,7 +388,7 @@ class PostgresRecord(Buffered, Workflow):
         with self._lock, self._call(), self.conn.cursor() as cur:
             rows = cur.execute(sql.replace("?", "%s"), args).fetchall()
             self.conn.commit()
-        return [tuple(r) for r in rows]  # type: ignore[misc]
+        return [tuple(r) for r in rows]
 
     def decisions(self) -> Iterator[tuple[str, bytes]]:
         with self._call(bulk=True) as touch, self.conn.cursor(name="decisions") as cur:
@@ -405,7 +405,7 @@ class PostgresRecord(Buffered, Workflow):
         with self._call(bulk=True), self.conn.cursor() as cur:
             r = cur.execute("SELECT count(*) FROM events").fetchone()
             self.conn.commit()
-        return int(r[0])
+        return 0 if r is None else int(r[0])
 
 
 def _rollback(conn: psycopg.Connection[Any]) -> None:

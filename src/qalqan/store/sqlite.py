@@ -264,7 +264,7 @@ class SqliteRecord(Buffered, Workflow):
         return None if r is None else r[0]
 
     def last_seq(self) -> int:
-        return self.conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
+        return int(self.conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0])
 
     def ping(self) -> None:
         """A file beside the process: it answers while the process runs (a full disk shows on write)."""
@@ -303,7 +303,7 @@ class SqliteRecord(Buffered, Workflow):
             yield from batch
 
     def count(self) -> int:
-        return self.conn.execute("SELECT count(*) FROM events").fetchone()[0]
+        return int(self.conn.execute("SELECT count(*) FROM events").fetchone()[0])
 
     def _checkpoint_loop(self, path: str, every_s: float = 0.5) -> None:
         """PASSIVE checkpoints on a connection of their own: they copy WAL frames into the

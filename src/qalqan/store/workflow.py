@@ -125,7 +125,7 @@ class Workflow:
         sql += " AND seq > ? ORDER BY seq LIMIT ?"
         args += [after_seq, limit]
         with self._transaction() as q:
-            return [tuple(r) for r in q(sql, tuple(args)).fetchall()]  # type: ignore[misc]
+            return [tuple(r) for r in q(sql, tuple(args)).fetchall()]
 
     # --- cases ----------------------------------------------------------------------------------
     def open_cases(self, build: Callable[[Row], tuple[Any, ...] | None], batch: int = 5000) -> int:
