@@ -60,6 +60,7 @@ from .config import deadline_policy
 from .deadlines import DeadlinePolicy
 from .engine import Engine, Outcome
 from .events import Decision, EventError, ts_to_us, us_to_rfc3339
+from .privacy import redact_text
 from .store.base import Row
 from .store.workflow import Workflow
 
@@ -253,6 +254,7 @@ def decide(engine: Engine, actor: Actor, case_id: int, outcome: str, note: str =
         raise CaseInputError("outcome", f"expected one of {list(OUTCOMES)}, got {outcome!r}")
     if not isinstance(note, str) or len(note) > 4000:
         raise CaseInputError("note", "expected text of at most 4000 characters")
+    note = redact_text(note)  # a card or phone number read out on a call never reaches the record
     add_to = list(add_to)
     bad = [a for a in add_to if a not in LISTABLE]
     if bad:

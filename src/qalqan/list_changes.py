@@ -21,6 +21,9 @@ import msgspec
 from .audit import Actor
 from .engine import Engine, Outcome
 from .events import EventError, Intel, event_from_dict, us_to_rfc3339
+from .privacy import pii_kind
+
+_TOKEN = re.compile(r"[0-9a-f]{24}")  # privacy.Tokenizer: BLAKE2b, 12 bytes, hex
 
 _FIELDS = {f.name: f.type for f in msgspec.structs.fields(Intel)}
 LISTS: tuple[str, ...] = get_args(_FIELDS["list"])  # the contract's lists (docs/events.md, intel)
@@ -91,7 +94,10 @@ def change(engine: Engine, actor: Actor, list_name: str, entity: str, value: Any
            ts: str | None = None, ttl_s: float | None = None, expires_at: str | None = None,
            event_id: str | None = None, tokenised: bool = False) -> Outcome:
     """Adds (``op="add"``) or removes one entry; buffered in the engine (durable at its next
-    group commit). ``tokenised``: ``value`` is a token from the record, not a raw value."""
+    group commit). ``tokenised``: ``value`` is a token from the record, not a raw value — one
+    that carries personal data (a card number typed where the token goes) is refused, never stored."""
+    if tokenised and isinstance(value, str) and not _TOKEN.fullmatch(value) and (kind := pii_kind(value)):
+        raise EventError("value", f"expected the entry's token as the list shows it, not {kind}")
     event = _event(actor, list_name, entity, value, op, engine.now_ts() if ts is None else ts, ttl_s, expires_at,
                    event_id)
     return decide_once(engine, event, tokenised, actor.org)

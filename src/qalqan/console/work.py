@@ -76,7 +76,7 @@ class Work:
         await self.durable()
         case = cases.finish(self.record, pending)
         detail = f"{outcome} add_to={','.join(add_to)}" if add_to else outcome
-        self.log(s, "case.decide", f"case:{case_id}", detail + (f" note={note}" if note else ""))
+        self.log(s, "case.decide", f"case:{case_id}", detail + (f" note={pending.note}" if pending.note else ""))
         return case
 
     async def list_change(self, s: Session, list_name: str, entity: str, value: str, op: str,
