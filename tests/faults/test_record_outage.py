@@ -100,3 +100,12 @@ def test_sigterm_ends_the_server_while_its_record_is_frozen(tmp_path) -> None:
             assert time.monotonic() - t0 < 15
         pg.thaw()
         assert "t-1" in _stored(pg)  # acknowledged before: kept
+
+
+def test_health_endpoints_answer_get_only(tmp_path) -> None:
+    with serving(QALQAN_DB=f"sqlite:///{tmp_path / 'r.db'}") as (base, _), httpx.Client(base_url=base) as c:
+        assert c.get("/healthz").status_code == 200 and c.head("/healthz").status_code == 200
+        assert c.get("/readyz").status_code == 200
+        for method in ("POST", "PUT", "DELETE"):
+            assert c.request(method, "/healthz").status_code == 405
+            assert c.request(method, "/readyz").status_code == 405

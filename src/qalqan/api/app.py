@@ -373,6 +373,9 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
         return PlainTextResponse(metrics.render() + admission.render() + availability.render(),
                                  media_type="text/plain; version=0.0.4")
 
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok", "versions": engine.versions})
+
     async def readyz(request: Request) -> Response:
         """Ready: decisions are taken now. Read from the server's own state, never from the record
         (a frozen record must not freeze the probe): api/availability.py keeps it true."""
@@ -454,6 +457,7 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
             Route("/docs", docs, methods=["GET"]),
             Route("/metrics", prometheus, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            Route("/healthz", healthz, methods=["GET"]),  # reached only by another method: 405
             *receipt_routes(engine),
             *console_routes(engine, committer.durable),
             *case_routes(engine, committer.durable),
@@ -511,7 +515,7 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
                         "headers": [*headers, (b"content-length", str(len(payload)).encode())]})
             await send({"type": "http.response.body", "body": payload})
             return
-        if scope["type"] == "http" and scope["path"] == "/healthz":
+        if scope["type"] == "http" and scope["path"] == "/healthz" and scope["method"] in ("GET", "HEAD"):
             health = msgspec.json.encode({"status": "ok", "versions": engine.versions})
             await send({"type": "http.response.start", "status": 200,
                         "headers": [*_JSON, (b"content-length", str(len(health)).encode())]})

@@ -376,6 +376,9 @@ def create_front_app(front: Front, keys: KeyRing | None = None) -> Callable[...,
         if path == "/metrics" and method == "GET":  # an auditor's or admin's key when auth is on (api/keys.py)
             text = "\n".join(render_fallbacks(front.metrics.fallbacks)) + "\n" + admission.render()
             return await reply(send, (200, text.encode(), [(b"content-type", b"text/plain; version=0.0.4")]))
+        if path in ("/healthz", "/readyz") and method not in ("GET", "HEAD"):
+            status, payload, headers = _problem(405, "Method not allowed", f"{path} answers GET and HEAD only")
+            return await reply(send, (status, payload, [*headers, (b"allow", b"GET, HEAD")]))
         if path == "/healthz":
             body = msgspec.json.encode({"status": "ok", "mode": "front", "stream": front.cfg.stream,
                                         "partitions": front.cfg.parts})
