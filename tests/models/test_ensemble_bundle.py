@@ -33,7 +33,7 @@ from qalqan.models.bundle import BundleError
 from qalqan.models.ensemble import Ensemble
 from qalqan.models.frozen import FrozenMLP, FrozenScorecard, Stacker
 from qalqan.models.gbm import GradientBoosting
-from qalqan.models.live import load_bundle
+from qalqan.models.registry import load_bundle
 from qalqan.models.live_ensemble import LiveEnsemble, bundle_files, load_ensemble
 from qalqan.models.mlp import MLP
 from qalqan.models.profile import HabitProfile
