@@ -3,15 +3,21 @@ VENV ?= .venv
 PYTHON ?= python3
 CHROMIUM ?= /usr/bin/chromium
 
-$(VENV)/.installed: pyproject.toml
+# The runtime only (`make demo`): serving, replay, reports. Training's scikit-learn and the test tools
+# are extras: `pip install 'qalqan[train]'`, or `make test`, which installs them.
+$(VENV)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -e .
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.runtime
 	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[dev]'
 	touch $@
 
 .PHONY: setup demo test bench lint
-setup: $(VENV)/.installed
+setup: $(VENV)/.runtime
 
-demo: $(VENV)/.installed
+demo: $(VENV)/.runtime
 	$(VENV)/bin/qalqan demo
 
 test: $(VENV)/.installed $(CHROMIUM)

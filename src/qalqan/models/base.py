@@ -7,6 +7,7 @@ for one event — the same number ``score_many`` gives that row (tests/models/te
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -46,6 +47,12 @@ def top_reasons(source: str, inputs: Sequence[str], contributions: np.ndarray, k
     order = np.argsort(-contributions)[:k]
     return [Reason(code=f"model.{inputs[i]}", source=source, weight=round(float(contributions[i]), 4))
             for i in order if contributions[i] > 0]
+
+
+# A scorecard's scale, shared by training (scorecard.py) and serving (frozen.py): serving must not
+# import scikit-learn, which training needs.
+PDO = 20.0  # points to double the odds
+SCALE = PDO / math.log(2)
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:

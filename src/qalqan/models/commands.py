@@ -20,6 +20,17 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 
+def _training() -> None:
+    """Training and evaluation need scikit-learn, which the runtime install leaves out (serving never
+    imports it): say how to get it instead of a traceback."""
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        err.print("[red]error:[/red] training and evaluation need the training extra: "
+                  "pip install 'qalqan\\[train]' (`make test` installs it)")
+        raise typer.Exit(2) from None
+
+
 def evaluate(
     dataset: str = typer.Option("fdh", "--dataset",
                                 help="fdh (the Fraud Detection Handbook's public data) or sim (qalqan's simulator: "
@@ -50,6 +61,7 @@ def evaluate(
     Example: qalqan evaluate --dataset fdh --protocol handbook-ch5 --json
     Example: qalqan evaluate --dataset sim --customers 1000 --days 30 --seed 7
     """
+    _training()
     from .evaluate import evaluate as run
     from .evaluate import table
     from .fdh import DataError
@@ -86,6 +98,7 @@ def evaluate(
 
 def _evaluate_sim(customers: int, days: int, seed: int, budget: float, train_days: int | None, label_delay: str,
                   stream: Path | None, as_json: bool, models: str) -> None:
+    _training()
     from .bundle import BundleError
     from .scenarios import SIDES, SimEvalError, evaluate_sim, table
     from .train import TrainError
@@ -134,6 +147,7 @@ def train(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    _training()
     from ..config import ConfigError, from_env
     from .bundle import BundleError
     from .train import TrainError, parse_models
@@ -279,6 +293,7 @@ def drift(
     PSI < 0.1 stable, 0.1-0.25 moderate, >= 0.25 shift. Example:
     qalqan drift --stream events.jsonl --recent-from 2026-03-01 --plot drift.html
     """
+    _training()
     from ..config import ConfigError, from_env
     from .bundle import BundleError
     from .drift import DriftError, plot

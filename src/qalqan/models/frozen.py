@@ -23,8 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..events import Reason
-from .base import ModelError
-from .scorecard import PDO, SCALE
+from .base import PDO, SCALE, ModelError
 
 
 def logit(p: np.ndarray) -> np.ndarray:

@@ -20,11 +20,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 
 from ..events import Reason
-from .base import ModelError, row, sigmoid
+from .base import PDO, SCALE, ModelError, row, sigmoid
 from .mlp import spread
-
-PDO = 20.0  # points to double the odds
-SCALE = PDO / math.log(2)
 
 
 class Scorecard:
