@@ -278,7 +278,8 @@ class Front:
         decision = fallback_decision(event, self.settings.fallbacks, self.money, cause, t0)
         marker = Marker(event.event_id, self.tokenizers.of(org).token(customer), self.clock(), decision)
         try:
-            await self.publish(part, f"f:{key}", msgspec.json.encode(marker), {**headers, FALLBACK_HEADER: event.event_id},
+            await self.publish(part, f"f:{key}", msgspec.json.encode(marker),
+                               {**headers, FALLBACK_HEADER: event.event_id},
                                min(self.cfg.publish_timeout_s, self.budget_s))
         except Exception as exc:
             return self._unavailable(f"no decision within {self.settings.decide_budget_ms} ms, and the stream did not "

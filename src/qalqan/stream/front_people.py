@@ -82,10 +82,10 @@ class FrontRecord(PostgresRecord):
 
     def _lookup(self, event_id: str, org: str = DEFAULT_ORG) -> tuple[bool, bytes | None]:
         ids = [event_id, *(f"{event_id}@{p}" for p in range(self.parts))]
-        with self.conn.cursor() as cur:
+        with self._call(), self.conn.cursor() as cur:
             rows = cur.execute("SELECT event_id, decision FROM events WHERE org = %s AND event_id = ANY(%s)",
                                (org, ids)).fetchall()
-        self.conn.commit()
+            self.conn.commit()
         for eid, decision in rows:
             if eid == event_id:
                 return True, None if decision is None else bytes(decision)

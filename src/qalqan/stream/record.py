@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from ..store.base import DEFAULT_ORG, Batch, ListRow, Row, StoreError
+from ..store.base import DEFAULT_ORG, Batch, ListRow, RecordUnavailable, Row, StoreError
 from ..store.postgres import PostgresRecord
 from .partition import PARTS_MAX, broadcast_types
 
@@ -78,6 +78,14 @@ class PartitionRecord(PostgresRecord):
                                  f"(it holds the partition's lock in {self.url})")
             time.sleep(0.2)
 
+    def _ensure_open(self) -> None:
+        """Never a new connection: the partition's lock is the connection's (``_claim``), so a worker
+        that lost it may no longer decide the partition: it fails, and its supervisor starts it again
+        (crash-only), which claims the lock anew."""
+        if self.conn.broken or self.conn.closed:
+            raise RecordUnavailable(f"partition {self.part}/{self.parts}: the connection to the record, and with "
+                                    "it the partition's lock, is gone")
+
     # --- the partition's numbering ------------------------------------------------------------
     def _stored(self, seq: int) -> int:
         return seq * PARTS_MAX + self.part
@@ -94,31 +102,32 @@ class PartitionRecord(PostgresRecord):
         lists = [ListRow(*r[:5], self._stored(r.seq)) for r in batch.lists]
         if batch.snapshot:
             try:
-                with self.conn.cursor() as cur:
+                with self._call(bulk=True), self.conn.cursor() as cur:
                     cur.execute("INSERT INTO partition_snapshots VALUES (%s, %s, %s) ON CONFLICT (part) "
                                 "DO UPDATE SET seq=excluded.seq, blob=excluded.blob", (self.part, *batch.snapshot))
             except BaseException:
-                self.conn.rollback()
+                if not (self.conn.broken or self.conn.closed):
+                    self.conn.rollback()
                 raise
         super()._write(Batch(rows, lists, None, batch.outbox))  # one transaction with the snapshot
 
     # --- reads, scoped to the partition ----------------------------------------------------------
     def _lookup(self, event_id: str, org: str = DEFAULT_ORG) -> tuple[bool, bytes | None]:
-        with self.conn.cursor() as cur:
+        with self._call(), self.conn.cursor() as cur:
             r = cur.execute("SELECT decision FROM events WHERE org = %s AND event_id = ANY(%s)",
                             (org, [event_id, f"{event_id}@{self.part}"])).fetchone()
-        self.conn.commit()
+            self.conn.commit()
         return (False, None) if r is None else (True, None if r[0] is None else bytes(r[0]))
 
     def last_seq(self) -> int:
-        with self.conn.cursor() as cur:
+        with self._call(bulk=True), self.conn.cursor() as cur:
             r = cur.execute("SELECT coalesce(max(seq), -1) FROM events WHERE mod(seq, %s) = %s",
                             (PARTS_MAX, self.part)).fetchone()
-        self.conn.commit()
+            self.conn.commit()
         return max(int(r[0]) // PARTS_MAX, 0)  # type: ignore[index]
 
     def recent_ids(self, horizon_us: int) -> Iterator[tuple[str, int, str]]:
-        with self.conn.cursor(name="recent_ids") as cur:
+        with self._call(bulk=True) as touch, self.conn.cursor(name="recent_ids") as cur:
             cur.itersize = 20000
             cur.execute(
                 "SELECT event_id, ts_us, org FROM events WHERE mod(seq, %(m)s) = %(p)s AND ts_us >= "
@@ -126,23 +135,25 @@ class PartitionRecord(PostgresRecord):
                 {"m": PARTS_MAX, "p": self.part, "h": horizon_us},
             )
             for r in cur:
+                touch()
                 yield self._local_id(r[0]), int(r[1]), r[2]
-        self.conn.commit()
+            self.conn.commit()
 
     def rows_after(self, seq: int) -> Iterator[Row]:
-        with self.conn.cursor(name="rows_after") as cur:
+        with self._call(bulk=True) as touch, self.conn.cursor(name="rows_after") as cur:
             cur.itersize = 5000
             cur.execute("SELECT seq, event_id, type, ts_us, customer, body, action, decision, org, clock_us "
                         "FROM events WHERE seq > %s AND mod(seq, %s) = %s ORDER BY seq",
                         (self._stored(seq), PARTS_MAX, self.part))
             for r in cur:
+                touch()
                 yield Row(int(r[0]) // PARTS_MAX, self._local_id(r[1]), r[2], r[3], r[4], bytes(r[5]), r[6],
                           None if r[7] is None else bytes(r[7]), r[8], r[9])
-        self.conn.commit()
+            self.conn.commit()
 
     def load_snapshot(self) -> tuple[int, bytes] | None:
         """The partition's own snapshot."""
-        with self.conn.cursor() as cur:
+        with self._call(bulk=True), self.conn.cursor() as cur:
             r = cur.execute("SELECT seq, blob FROM partition_snapshots WHERE part = %s", (self.part,)).fetchone()
-        self.conn.commit()
+            self.conn.commit()
         return None if r is None else (int(r[0]), bytes(r[1]))
