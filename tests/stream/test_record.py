@@ -111,3 +111,25 @@ def test_the_console_tally_follows_each_partition(pg_url: str):
         tally.reader.close()
         a.close()
         b.close()
+
+
+def test_a_worker_that_lost_its_connection_never_opens_another(pg_url: str):
+    """Its partition's lock is its connection's: a silent reconnect would let a second worker claim
+    the partition while this one goes on deciding it. It fails instead (crash-only), every time."""
+    import psycopg
+
+    from qalqan.store.base import RecordUnavailable
+
+    first = PartitionRecord(pg_url, 0, 2, lock_wait_s=0.5)
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+                      ("qalqan-worker-0/2",))
+    with pytest.raises(RecordUnavailable):  # the call that finds the connection gone
+        first.last_seq()
+    for _ in range(2):  # and every call after it: no new connection
+        with pytest.raises(RecordUnavailable, match="lock"):
+            first.last_seq()
+    second = PartitionRecord(pg_url, 0, 2, lock_wait_s=5)  # the lock went with the connection
+    assert second.last_seq() == 0
+    second.close()
+    first.close()
