@@ -98,12 +98,12 @@ def test_review_beats_challenge_on_one_payment():
 
 
 def test_decline_beats_hold_on_one_transfer():
-    """A FinCERT recipient suspends an interbank transfer (hold); remote access declines it."""
-    c = Client()
-    c.intel("cbr_fincert", "account", "40817810000000000666")
+    """A Kazakh client's transfer during an active call is blocked (hold); remote access declines it."""
+    c = Client(jurisdiction="KZ")
+    c.send("device_signal", at(minutes=-5), kind="active_call")
     c.send("device_signal", at(hours=-1), kind="remote_access")
     d = c.transfer(rail="interbank", to_account="40817810000000000666")
-    assert {"od2506.1.1", "kz.remote_access"} <= codes(d)
+    assert {"kz.active_call", "kz.remote_access"} <= codes(d)
     assert d.action == "decline"
 
 
@@ -136,9 +136,9 @@ def test_an_allow_entry_in_the_engines_lists_softens_rules_but_not_a_database_hi
     c = Client()
     token = c.engine.tokenizer.token("C1")  # the customer as the engine keys its lists
     c.engine.lists.apply("allow", "customer", token, "add", None)
-    c.send("device_signal", at(hours=-1), kind="remote_access")
+    c.send("device_signal", at(minutes=-10), kind="remote_access")
     ruled = c.transfer(rail="interbank")
-    assert "kz.remote_access" in codes(ruled)  # the rule still hits and is shown ...
+    assert "ato.call_in_progress" in codes(ruled)  # the rule still hits and is shown ...
     assert ruled.action == "approve"  # ... but the allow entry softens the engine's own judgement
     assert "list.allow" in {r.code for r in ruled.reasons}
     c.intel("cbr_fincert", "account", "40817810000000000666")

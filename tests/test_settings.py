@@ -323,6 +323,10 @@ PROOFS: dict[str, list[str]] = {
         "here::test_production_refuses_an_embedded_record_and_the_test_clock",
         "here::test_a_bad_setting_is_named",
     ],
+    "QALQAN_JURISDICTIONS": [
+        "tests/rules/test_jurisdiction.py::test_a_kazakh_clients_call_transfer_gets_the_kz_block_a_russian_clients_the_art8_hold",
+        "tests/rules/test_jurisdiction.py::test_a_bad_jurisdictions_file_is_refused_naming_the_setting",
+    ],
     "QALQAN_FALLBACKS": [
         "tests/test_fallback.py::test_a_fallback_file_overrides_named_channels",
         "tests/test_fallback.py::test_a_bad_fallback_file_is_named",

@@ -89,6 +89,9 @@ class Settings:
     # Signed webhooks of the outbox's notices (webhooks.py): where, and the HMAC key (both or neither).
     webhook_url: str | None = None
     webhook_secret: bytes | None = None
+    # Each organisation's jurisdiction, RU or KZ (QALQAN_JURISDICTIONS, a YAML file; unnamed: RU):
+    # the packs, the holds and the notices its clients get (jurisdiction.py).
+    jurisdictions: dict[str, str] = field(default_factory=dict)
 
 
 DEFAULT_FX = {
@@ -157,7 +160,26 @@ def from_env(db_url: str | None = None, home: str | Path | None = None) -> Setti
         model_budget_ms=_int_env("QALQAN_MODEL_BUDGET_MS", 50),
         model_cooldown_s=_int_env("QALQAN_MODEL_COOLDOWN_S", 30),
         decide_budget_ms=_int_env("QALQAN_DECIDE_BUDGET_MS", 1000),
+        jurisdictions=_jurisdictions(os.environ.get("QALQAN_JURISDICTIONS")),
     )
+
+
+def _jurisdictions(path: str | None) -> dict[str, str]:
+    """QALQAN_JURISDICTIONS: a YAML file mapping organisation → RU | KZ; ConfigError naming the setting."""
+    if not path:
+        return {}
+    import yaml
+
+    from .jurisdiction import JurisdictionError, parse_jurisdictions
+
+    try:
+        doc = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"QALQAN_JURISDICTIONS: cannot read {path}: {exc}") from None
+    try:
+        return parse_jurisdictions(doc)
+    except JurisdictionError as exc:
+        raise ConfigError(f"QALQAN_JURISDICTIONS: {path}: {exc}") from None
 
 
 def _fallbacks(path: str | None) -> FallbackPolicy:

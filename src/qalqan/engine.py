@@ -42,7 +42,8 @@ from .features import definitions
 from .features.online import OnlineFeatures
 from .fallbacks import stricter
 from .features.view import Money, event_view
-from .holds import HoldBook, HoldPolicy, hold_answer, repeated_order
+from .holds import HoldBook, HoldPolicy, Notice, hold_answer, repeated_order
+from .jurisdiction import ardfm_notice, resolve
 from .lists import ListIndex
 from .models import Scorer
 from .model_guard import ModelGuard
@@ -260,8 +261,10 @@ class Engine:
             self._enrich(v, org)
             self.features.read(v, v)
             v["art8_action"] = _art8_action(v)
-            hits, shadow = self.rules.evaluate(etype, v)
-            candidate = self.candidates.evaluate(etype, v)[0] if self.candidates is not None else None
+            # Only the packs of the client's jurisdiction run (jurisdiction.py): the event's, else its org's.
+            v["jurisdiction"] = jurisdiction = self.jurisdiction(v, org)
+            hits, shadow = self.rules.evaluate(etype, v, jurisdiction)
+            candidate = self.candidates.evaluate(etype, v, jurisdiction)[0] if self.candidates is not None else None
             # A model that raises or is late never fails a decision (model_guard.py): the decision
             # takes its channel's fallback as well (fallbacks.py), the strictest action winning.
             score, model_reasons, failed = self.guard.score(self.model, v)
@@ -393,12 +396,17 @@ class Engine:
                               text=f"repeats the suspended order {orig}: confirmed by the client"))
         return new
 
+    def jurisdiction(self, v: dict[str, Any], org: str = DEFAULT_ORG) -> str:
+        """The client's jurisdiction, RU or KZ: the event's own ``jurisdiction`` if it names one, else its
+        organisation's (QALQAN_JURISDICTIONS). From the event and the settings only: replay-stable."""
+        return resolve(v.get("jurisdiction"), org, self.settings.jurisdictions)
+
     def _hold_terms(self, v: dict[str, Any], reasons: list[Reason]) -> Hold:
         ts = v["ts_us"]
         if any(r.code == "art8.repeat" and r.action == "hold" for r in reasons):
             return self.holds.cooling_hold(ts)
-        holding = [r for r in reasons if r.action == "hold"]
-        kind = "kz" if holding and all(r.code.startswith("kz.") for r in holding) else "art8"
+        # The hold follows the client's jurisdiction: the Kazakh AFC block, or 161-FZ art. 8.
+        kind = "kz" if v["jurisdiction"] == "KZ" else "art8"
         trusted = kind == "art8" and v["since_trusted_person"] is not None
         return self.holds.hold_of(ts, kind, trusted)
 
@@ -446,6 +454,10 @@ class Engine:
                 hold_kind.endswith("trusted"), v.get("to_account"), v.get("amount_base"),
                 cooling=hold_kind.endswith("cooling_off"), org=org,
             )
+        if etype in ("login", "profile_change") and self.jurisdiction(v, org) == "KZ":
+            notice = ardfm_notice(v)  # ARDFM: every login, password and phone change told to the client
+            if notice is not None:
+                notices.append(Notice(ts, v["customer_id"], v["event_id"], notice[0], notice[1], org))
         for n in notices:
             self.record.append_outbox(n.row())
         if etype == "intel":

@@ -116,6 +116,8 @@ class _Envelope(Struct, tag_field="type", kw_only=True, forbid_unknown_fields=Tr
     event_id: EventId
     ts: Ts
     customer_id: Id
+    # Whose law applies to this client (jurisdiction.py); None: the organisation's (QALQAN_JURISDICTIONS).
+    jurisdiction: Literal["RU", "KZ"] | None = None
     # Unknown fields of the incoming event, kept as sent (after redaction).
     extra: dict[str, Any] | None = None
 

@@ -6,7 +6,8 @@ without confirmation the order is not executed. If, once confirmed, the recipien
 Bank of Russia's FinCERT database, a second 2-day cooling-off starts, then the order executes.
 A client who named a trusted person ("вторая рука") has that person confirm within 12 hours;
 without an answer the order is declined. A Kazakh block lasts up to 5 working days and then
-releases the order unless someone rejects it.
+releases the order unless someone rejects it; its working days are Kazakhstan's, holidays included
+(jurisdiction.py). Which of the two a hold is follows the client's jurisdiction (engine.py).
 
 Every deadline runs on event time: the book advances to each event's timestamp before the event
 is decided, so replaying a stream gives the same holds, bit for bit. Each change emits a notice
@@ -23,6 +24,7 @@ from typing import Any
 import msgspec
 
 from .events import Event, Hold, HoldResponse, decode_event
+from .jurisdiction import calendar
 from .events import scoped_id as hold_key  # an event id is unique within its organisation only
 
 HOUR_US = 3_600_000_000
@@ -79,13 +81,9 @@ def _end_of_day_after(us: int, days: int) -> int:
 
 
 def _working_days_after(us: int, days: int) -> int:
-    dt = datetime.fromtimestamp(us / 1e6, tz=UTC)
-    left = days
-    while left:
-        dt += timedelta(days=1)
-        if dt.weekday() < 5:
-            left -= 1
-    return int(dt.timestamp() * 1_000_000)
+    """The Kazakh block's end: ``days`` working days on Kazakhstan's calendar (weekends and the
+    public holidays of ``rules/calendars/kz.yaml``, counted on local dates), same time of day."""
+    return calendar("KZ").add_working_days(us, days)
 
 
 class HoldBook:

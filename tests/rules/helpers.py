@@ -25,10 +25,14 @@ def at(**delta: float) -> str:
 class Client:
     """One bank client's stream against a fresh in-memory engine."""
 
-    def __init__(self, params: dict[str, dict[str, Any]] | None = None, customer: str = "C1") -> None:
+    def __init__(self, params: dict[str, dict[str, Any]] | None = None, customer: str = "C1",
+                 jurisdiction: str | None = None) -> None:
+        """``jurisdiction``: the (default) organisation's, RU unless named (jurisdiction.py)."""
         settings = from_env(db_url="sqlite:///:memory:")
         if params:
             settings = dataclasses.replace(settings, rule_params=params)
+        if jurisdiction:
+            settings = dataclasses.replace(settings, jurisdictions={"default": jurisdiction})
         self.engine = Engine(settings)
         self.customer = customer
 

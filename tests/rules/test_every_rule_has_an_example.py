@@ -78,7 +78,7 @@ def test_ato_call_in_progress(minutes_ago, hit):
 
 @pytest.mark.parametrize("hours_ago, hit", [(2, True), (2.01, False)])
 def test_kz_remote_access(hours_ago, hit):
-    c = Client()
+    c = Client(jurisdiction="KZ")
     c.send("device_signal", at(hours=-hours_ago), kind="remote_access")
     d = c.payment(channel="ecom", amount="1500")
     assert ("kz.remote_access" in codes(d)) is hit

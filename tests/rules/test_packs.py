@@ -33,19 +33,19 @@ def test_od1765_five_refused_withdrawals_in_a_day_are_a_sign():
 
 
 def test_kz_active_call_hold_and_remote_access():
-    c = Client()
+    c = Client(jurisdiction="KZ")
     c.send("device_signal", at(minutes=-30), kind="active_call")
     assert "kz.active_call" in codes(c.transfer())
-    c2 = Client()
+    c2 = Client(jurisdiction="KZ")
     c2.send("device_signal", at(minutes=-31), kind="active_call")
     assert "kz.active_call" not in codes(c2.transfer())
-    c3 = Client()
+    c3 = Client(jurisdiction="KZ")
     c3.send("device_signal", at(hours=-1), kind="remote_access")
     assert c3.transfer().action == "decline"
 
 
 def test_kz_antifraud_center_list_declines():
-    c = Client()
+    c = Client(jurisdiction="KZ")
     c.intel("kz_antifraud_center", "account", "KZ123")
     d = c.transfer(to_account="KZ123", currency="KZT", amount="50000")
     assert d.action == "decline" and "kz.antifraud_center" in codes(d)

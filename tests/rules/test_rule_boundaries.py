@@ -69,14 +69,14 @@ def test_ato_biometric_large(amount, hit):
     ("20000.01", dict(hours=-24), False),  # a day old: no longer new
 ])
 def test_kz_new_device_biometrics(amount, device_age, hit):
-    c = Client()
+    c = Client(jurisdiction="KZ")
     c.send("login", at(**device_age), device_id="d-new", success=True)
     d = c.transfer(amount=amount, device_id="d-new", currency="RUB")
     assert ("kz.new_device_biometrics" in codes(d)) is hit
 
 
 def test_kz_new_device_biometrics_not_for_a_self_transfer():
-    c = Client()
+    c = Client(jurisdiction="KZ")
     c.send("login", at(hours=-1), device_id="d-new", success=True)
     assert "kz.new_device_biometrics" not in codes(c.transfer(amount="50000", device_id="d-new", self_transfer=True))
 

@@ -11,6 +11,11 @@ and rules of the form::
       action: art8                     # approve|challenge|review|hold|decline, or art8
       reason: "SBP inflow {sbp_self_in_24h_sum!m} RUB; first transfer to this recipient"
       mode: enforce                    # or shadow: recorded, never changes the action
+      jurisdictions: [RU]              # whose clients it applies to (default: the pack's)
+
+A pack may say whose clients its rules apply to (``jurisdictions: [KZ]`` at the top; none: every
+client's); a rule may narrow it. The engine evaluates, for each event, only the rules of its
+client's jurisdiction (jurisdiction.py).
 
 ``art8`` is the action 161-FZ art. 8 gives the operation: a card, e-money or SBP operation is
 refused (decline), another transfer order is suspended (hold). Every name in ``when`` and in the
@@ -30,6 +35,7 @@ from typing import Any
 import yaml
 
 from ..events import Reason
+from ..jurisdiction import JURISDICTIONS
 from .expr import Compiler, ExprError, Fn, Typed
 from .types import ANY, FUNC_TYPES, T
 
@@ -71,6 +77,8 @@ class Rule:
     constants: Mapping[str, Any] = field(default_factory=dict)
     # Examples beside the rule: events in the contract's form, and whether the last one hits.
     tests: list[dict[str, Any]] = field(default_factory=list)
+    # Whose clients it applies to (RU, KZ); None: everyone's.
+    jurisdictions: frozenset[str] | None = None
 
 
 @dataclass
@@ -79,11 +87,15 @@ class RuleSet:
     version: str
     packs: list[str]
 
-    def evaluate(self, etype: str, ctx: dict[str, Any]) -> tuple[list[Reason], list[Reason]]:
-        """Reasons of the rules that hit: (enforced, shadow)."""
+    def evaluate(self, etype: str, ctx: dict[str, Any],
+                 jurisdiction: str | None = None) -> tuple[list[Reason], list[Reason]]:
+        """Reasons of the rules that hit: (enforced, shadow). ``jurisdiction``: only the rules that
+        apply to a client of that jurisdiction run (None: every rule)."""
         hits: list[Reason] = []
         shadow: list[Reason] = []
-        for r in self._by_type.get(etype, ()):
+        rules = self._by_type.get(etype, ()) if jurisdiction is None else \
+            self._by_jurisdiction.get((jurisdiction, etype), ())
+        for r in rules:
             if r.when(ctx):
                 action = ctx["art8_action"] if r.action == "art8" else r.action
                 reason = Reason(code=r.code, source="rule", text=_FMT.vformat(r.reason, (), _Safe(ctx, r.constants)),
@@ -97,9 +109,13 @@ class RuleSet:
 
     def __post_init__(self) -> None:
         self._by_type: dict[str, list[Rule]] = {}
+        self._by_jurisdiction: dict[tuple[str, str], list[Rule]] = {}
         for r in self.rules:
             for t in r.on:
                 self._by_type.setdefault(t, []).append(r)
+                for j in JURISDICTIONS:
+                    if r.jurisdictions is None or j in r.jurisdictions:
+                        self._by_jurisdiction.setdefault((j, t), []).append(r)
 
 
 class _Safe(dict):  # type: ignore[type-arg]
@@ -199,6 +215,7 @@ def _load_pack(path: Path, text: str, scope: Mapping[str, T] | set[str], overrid
     except yaml.YAMLError as exc:
         raise RuleError(f"{path}: not valid YAML: {exc}") from None
     pack = doc.get("pack") or path.stem
+    pack_jurisdictions = _jurisdictions(doc.get("jurisdictions"), f"{path}: pack {pack}")
     constants = _params(path, doc.get("params"), override, scope)
     compiler = Compiler(scope, constants)
     lets = doc.get("let") or {}
@@ -213,7 +230,8 @@ def _load_pack(path: Path, text: str, scope: Mapping[str, T] | set[str], overrid
     for raw in doc.get("rules") or []:
         rid = str(raw.get("id", "?"))
         where = f"{path}:{_line_of(text, rid)} rule {pack}.{rid}"
-        unknown = set(raw) - {"id", "description", "events", "when", "action", "reason", "mode", "tests"}
+        unknown = set(raw) - {"id", "description", "events", "when", "action", "reason", "mode", "tests",
+                              "jurisdictions"}
         if unknown:
             raise RuleError(f"{where}: unknown keys {sorted(unknown)}")
         for key in ("id", "when", "action"):
@@ -245,6 +263,20 @@ def _load_pack(path: Path, text: str, scope: Mapping[str, T] | set[str], overrid
         for t in tests:
             if not (isinstance(t, dict) and t.get("expect") in ("hit", "miss") and isinstance(t.get("given"), list)):
                 raise RuleError(f"{where}: each test needs `given` (a list of events) and `expect` (hit or miss)")
+        jurisdictions = _jurisdictions(raw.get("jurisdictions"), where) if "jurisdictions" in raw \
+            else pack_jurisdictions
+        if pack_jurisdictions is not None and jurisdictions is not None and not jurisdictions <= pack_jurisdictions:
+            raise RuleError(f"{where}: jurisdictions {sorted(jurisdictions)} outside the pack's "
+                            f"{sorted(pack_jurisdictions)}")
         out.append(Rule(f"{pack}.{rid}", raw.get("description", ""), on, when, action, reason, mode, str(path),
-                        frozenset(names), constants, tests))
+                        frozenset(names), constants, tests, jurisdictions))
     return out
+
+
+def _jurisdictions(value: Any, where: str) -> frozenset[str] | None:
+    """A pack's or a rule's ``jurisdictions``: a non-empty list of RU / KZ (absent: every client's)."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value or not all(j in JURISDICTIONS for j in value):
+        raise RuleError(f"{where}: `jurisdictions` must be a non-empty list of {list(JURISDICTIONS)}, got {value!r}")
+    return frozenset(value)
