@@ -60,6 +60,8 @@ BAD = [(name, value, why) for name in WHOLE for value, why in (("0", "at least 1
     ("QALQAN_FALLBACKS", "/nonexistent/fallbacks.yaml", "QALQAN_FALLBACKS"),
     ("QALQAN_WEBHOOK_URL", "ftp://example.org/hook", "http"),
     ("QALQAN_WEBHOOK_SECRET", "short", "without QALQAN_WEBHOOK_URL"),
+    ("QALQAN_CONSORTIUM_KEY", "not hex", "hex"),
+    ("QALQAN_CONSORTIUM_KEY", "ab" * 16, "at least 32 bytes"),
 ]
 
 
@@ -342,6 +344,12 @@ PROOFS: dict[str, list[str]] = {
     ],
     "QALQAN_DECIDE_BUDGET_MS": [
         "tests/stream/test_front.py::test_a_front_whose_worker_is_gone_answers_the_fallback_then_the_worker_decides",
+        "here::test_a_bad_setting_is_named",
+    ],
+    "QALQAN_CONSORTIUM_KEY": [
+        "tests/test_intel.py::test_a_dropper_confirmed_at_a_is_held_at_b_and_released_when_a_withdraws",
+        "tests/test_intel.py::test_without_the_consortium_key_nothing_changes",
+        "tests/test_intel.py::test_the_consortium_key_is_not_the_banks_own",
         "here::test_a_bad_setting_is_named",
     ],
     "QALQAN_COMMIT_EVERY": [

@@ -462,3 +462,6 @@ _register_receipts(app)
 from .stream.commands import register as _register_stream  # noqa: E402
 
 _register_stream(app)
+from .intel.commands import register as _register_intel  # noqa: E402
+
+_register_intel(app)

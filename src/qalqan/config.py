@@ -89,6 +89,9 @@ class Settings:
     # Signed webhooks of the outbox's notices (webhooks.py): where, and the HMAC key (both or neither).
     webhook_url: str | None = None
     webhook_secret: bytes | None = None
+    # The consortium's key (QALQAN_CONSORTIUM_KEY, intel/, docs/intel.md): identifiers that banks
+    # share are tokenised under it too; None: this deployment takes part in no exchange.
+    consortium_key: bytes | None = None
     # Each organisation's jurisdiction, RU or KZ (QALQAN_JURISDICTIONS, a YAML file; unnamed: RU):
     # the packs, the holds and the notices its clients get (jurisdiction.py).
     jurisdictions: dict[str, str] = field(default_factory=dict)
@@ -127,6 +130,24 @@ def load_key(home: Path, production: bool) -> bytes:
     return key
 
 
+def consortium_key() -> bytes | None:
+    """QALQAN_CONSORTIUM_KEY: the key every member of the consortium holds (hex, ≥ 32 bytes), or None."""
+    env = os.environ.get("QALQAN_CONSORTIUM_KEY")
+    if not env:
+        return None
+    try:
+        key = bytes.fromhex(env)
+    except ValueError:
+        raise ConfigError("QALQAN_CONSORTIUM_KEY: must be hex (e.g. `openssl rand -hex 32`, made once "
+                          "for the whole consortium)") from None
+    if len(key) < 32:
+        raise ConfigError("QALQAN_CONSORTIUM_KEY: must be at least 32 bytes (64 hex characters)")
+    if env.lower() == os.environ.get("QALQAN_KEY", "").lower():
+        raise ConfigError("QALQAN_CONSORTIUM_KEY: must not be QALQAN_KEY (the bank's own tokens stay "
+                          "under a key no other member holds)")
+    return key[:64]
+
+
 def from_env(db_url: str | None = None, home: str | Path | None = None) -> Settings:
     home_path = Path(home or os.environ.get("QALQAN_HOME") or ".qalqan").resolve()
     if home_path.exists() and not home_path.is_dir():
@@ -160,6 +181,7 @@ def from_env(db_url: str | None = None, home: str | Path | None = None) -> Setti
         model_budget_ms=_int_env("QALQAN_MODEL_BUDGET_MS", 50),
         model_cooldown_s=_int_env("QALQAN_MODEL_COOLDOWN_S", 30),
         decide_budget_ms=_int_env("QALQAN_DECIDE_BUDGET_MS", 1000),
+        consortium_key=consortium_key(),
         jurisdictions=_jurisdictions(os.environ.get("QALQAN_JURISDICTIONS")),
     )
 

@@ -44,10 +44,11 @@ from .fallbacks import stricter
 from .features.view import Money, event_view
 from .holds import HoldBook, HoldPolicy, Notice, hold_answer, repeated_order
 from .jurisdiction import ardfm_notice, resolve
-from .lists import ListIndex
+from .lists import CONSORTIUM, ListIndex
 from .models import Scorer
 from .model_guard import ModelGuard
 from .models.registry import load_live_model
+from .privacy import CX_FIELD
 from .policy import ModelPolicy, decide_action, is_allowed
 from .rules.ruleset import RuleSet, load_packs
 from .rules.scope import scope
@@ -59,7 +60,7 @@ from .tenancy import Tokenizers
 
 __all__ = ["Engine", "Outcome", "EventError", "DEFAULT_PACKS"]
 
-DEFAULT_PACKS = ["od2506", "od1765", "kz", "cnp", "ato", "marketplace", "mules"]
+DEFAULT_PACKS = ["od2506", "od1765", "kz", "cnp", "ato", "marketplace", "mules", "consortium"]
 
 _encode = msgspec.json.encode
 _RECENT_MAX = 500_000
@@ -84,6 +85,7 @@ def _art8_action(v: dict[str, Any]) -> str:
 
 
 _NO_CODES: frozenset[str] = frozenset()
+_NO_EXTRA: dict[str, Any] = {}
 
 
 def _org_key(org: str, value: Any) -> Any:
@@ -121,7 +123,7 @@ class Engine:
             settings.state_url, state_namespace or record_namespace(self.record.url))
         # Each organisation's identifiers are tokenised under its own key (tenancy.py): its
         # feature state, lists and holds never meet another's.
-        self.tokenizers = Tokenizers(settings.key)
+        self.tokenizers = Tokenizers(settings.key, settings.consortium_key)
         self.tokenizer = self.tokenizers.default
         self.money = Money(settings.fx)
         self.feature_set = definitions.load()
@@ -429,10 +431,22 @@ class Engine:
             recipient = of("account", v["to_account"], ts) | of("card", v["to_account"], ts)
             if v["counterparty_id"]:  # a customer token, or the recipient's phone (SBP by number)
                 recipient |= of("customer", v["counterparty_id"], ts) | of("phone", v["counterparty_id"], ts)
+        cards, devices = of("card", v.get("card_id"), ts), of("device", v.get("device_id"), ts)
+        cx = (v.get("extra") or _NO_EXTRA).get(CX_FIELD)
+        if cx:  # the consortium's tokens (privacy.py): only the consortium list is keyed by them
+            for name, kind, token in cx:
+                v[f"{name}_cx"] = token
+                hit = of("account" if kind == "iban" else kind, token, ts) & CONSORTIUM
+                if name == "card_id":
+                    cards |= hit
+                elif name == "device_id":
+                    devices |= hit
+                elif v["type"] == "transfer" and v["direction"] == "out":
+                    recipient |= hit
         v["recipient_lists"] = recipient
         v["customer_lists"] = of("customer", v["customer_id"], ts)
-        v["card_lists"] = of("card", v.get("card_id"), ts)
-        v["device_lists"] = of("device", v.get("device_id"), ts)
+        v["card_lists"] = cards
+        v["device_lists"] = devices
 
     def _fold(self, event: Event, v: dict[str, Any], org: str = DEFAULT_ORG) -> None:
         """Folds an event into the state: the same code live and when rebuilding after a restart."""

@@ -14,6 +14,8 @@ import msgspec
 
 REGULATOR_LISTS = frozenset({"cbr_fincert", "gis_antifraud", "criminal_case", "kz_antifraud_center"})
 ALLOW_LIST = "allow"
+# Keyed by the consortium's tokens (intel/), not the organisation's: the only list they are looked up in.
+CONSORTIUM = frozenset({"consortium"})
 NONE: frozenset[str] = frozenset()
 
 

@@ -75,6 +75,17 @@ _PII_FIELDS: dict[str, tuple[str, ...]] = {
     "intel": ("value",),
     "hold_response": (),
 }
+# Identifiers a consortium of banks may list (intel/, docs/intel.md): besides the organisation's own
+# token, each gets a token under the consortium's key (QALQAN_CONSORTIUM_KEY), computed here, where
+# the raw value still is, and kept in ``extra[CX_FIELD]`` as [field, kind, token] — never the value.
+CONSORTIUM_FIELDS: dict[str, tuple[str, ...]] = {
+    "payment": ("card_id", "device_id"),
+    "transfer": ("to_account", "counterparty_id", "device_id"),
+    "atm": ("card_id",),
+    "intel": ("value",),
+}
+CX_FIELD = "qalqan_cx"
+CX_KINDS = ("account", "card", "phone", "device", "iban")
 # Raw identifiers whose tokens are kept in memory (about 150 bytes each).
 TOKEN_MEMO = 1 << 16
 
@@ -389,9 +400,11 @@ _NESTED: dict[str, _Strings | None] = {
 class Tokenizer:
     """Replaces identifiers with keyed tokens; the key never leaves this object."""
 
-    def __init__(self, key: bytes) -> None:
+    def __init__(self, key: bytes, consortium: bytes | None = None) -> None:
         if len(key) < 16:
             raise ValueError("tokenisation key must be at least 16 bytes")
+        # The consortium's tokens (intel/): the same raw value gives the same one at every member.
+        self.consortium: Tokenizer | None = Tokenizer(consortium) if consortium is not None else None
         # Keying BLAKE2b costs a compression of the key block; copying a keyed state does not.
         self._keyed = blake2b(key=key[:64], digest_size=12)
         # The same customers, cards and devices come back all day: their tokens are remembered
@@ -435,6 +448,7 @@ class Tokenizer:
         etype = event.__struct_config__.tag  # type: ignore[union-attr]
         check_event_id(event.event_id)
         tok = self.token
+        cx = self._consortium_tokens(event, etype) if self.consortium is not None else None
         if etype != "intel":  # an intel record's customer_id names the list's source, not a client
             event.customer_id = tok(event.customer_id)
         for name in _PII_FIELDS[etype]:
@@ -465,7 +479,50 @@ class Tokenizer:
                 setattr(event, name, redact_text(value))
         if event.extra:
             event.extra = _redact_any(event.extra)
+            event.extra.pop(CX_FIELD, None)  # only qalqan writes it: a sent one is dropped
+            if not event.extra:
+                event.extra = None
+        if cx:
+            event.extra = {**(event.extra or {}), CX_FIELD: cx}
         return event
+
+    def _consortium_tokens(self, event: Event, etype: str) -> list[list[str]] | None:
+        """[field, kind, consortium token] of each identifier a consortium may list (the raw
+        values are still on the event: this runs before they are replaced)."""
+        names = CONSORTIUM_FIELDS.get(etype)
+        if not names:
+            return None
+        assert self.consortium is not None
+        out = []
+        for name in names:
+            value = getattr(event, name)
+            if not value:
+                continue
+            kind = _cx_kind(etype, name, value, event)
+            if kind is not None:
+                out.append([name, kind, self.consortium.token(value)])
+        return out or None
+
+
+def _cx_kind(etype: str, name: str, value: str, event: Any) -> str | None:
+    """The consortium's kind of an identifier (``CX_KINDS``), or None where it is none of them
+    (a counterparty named by the bank's own customer id, an intel entry on a customer)."""
+    if name == "device_id":
+        return "device"
+    if name == "card_id":
+        return "card"
+    if etype == "intel":
+        entity = event.entity
+        if entity == "customer":
+            return None
+        if entity == "account" and _iban_end(value.strip(), 0) is not None:
+            return "iban"
+        return str(entity)
+    if name == "to_account":
+        return "iban" if _iban_end(value.strip(), 0) is not None else "account"
+    # counterparty_id: a phone (SBP by number) is one; a customer id of the bank's own is not
+    digits = _NON_DIGITS.sub("", value)
+    return "phone" if _NUMBERISH.fullmatch(value.strip()) and 10 <= len(digits) <= 15 else None
 
 
 def _scrub(obj: Any, strings: _Strings, clean: Callable[[str, bool], str]) -> None:

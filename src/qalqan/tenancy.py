@@ -37,13 +37,16 @@ def org_key(key: bytes, org: str) -> bytes:
 class Tokenizers:
     """One tokenizer per organisation, made on first use (each remembers its own tokens)."""
 
-    def __init__(self, key: bytes) -> None:
+    def __init__(self, key: bytes, consortium: bytes | None = None) -> None:
         self._key = key
-        self.default = Tokenizer(key)
+        # The consortium's key (QALQAN_CONSORTIUM_KEY, intel/) is one for every organisation and
+        # every member bank: its tokens are the only ones that match outside this deployment.
+        self._consortium = consortium
+        self.default = Tokenizer(key, consortium)
         self._by_org: dict[str, Tokenizer] = {DEFAULT_ORG: self.default}
 
     def of(self, org: str) -> Tokenizer:
         tok = self._by_org.get(org)
         if tok is None:
-            tok = self._by_org[org] = Tokenizer(org_key(self._key, org))
+            tok = self._by_org[org] = Tokenizer(org_key(self._key, org), self._consortium)
         return tok

@@ -234,3 +234,11 @@ def test_the_packs_declare_their_jurisdictions(tmp_path: Path):
                     "    action: review\n    jurisdictions: [RU]\n")
     with pytest.raises(RuleError, match="outside the pack"):
         load_packs(["x"], {"amount_base"}, tmp_path)
+
+
+def test_an_event_naming_another_jurisdiction_is_refused_naming_the_field(deployment: Engine):
+    from qalqan.events import EventError
+
+    with pytest.raises(EventError, match="jurisdiction"):
+        send(deployment, KZ, "login", at(), device_id="d1", success=True, jurisdiction="FR")
+    assert outbox(deployment, KZ) == []
