@@ -92,8 +92,9 @@ class Front:
             raise StoreError(f"QALQAN_DB: fronts read the workers' shared record: it must be postgresql://…, "
                              f"got {settings.db_url!r}")
         self.settings, self.cfg = settings, cfg
-        # Routed by the organisation's own token of the customer, as the worker will key it (tenancy.py).
-        self.tokenizers = Tokenizers(settings.key)
+        # Routed by the organisation's own token of the customer, as the worker will key it (tenancy.py);
+        # with the consortium's key too, so an event protected here is the one the worker stored (intel/).
+        self.tokenizers = Tokenizers(settings.key, settings.consortium_key)
         # The server's clock: events ahead of it by more than the skew are refused (tenancy of time).
         self.clock = settings.server_clock()
         self.parts_header = str(cfg.parts)
