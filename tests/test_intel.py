@@ -273,3 +273,21 @@ def test_the_consortium_key_is_not_the_banks_own(monkeypatch: pytest.MonkeyPatch
         from_env()
     monkeypatch.setenv("QALQAN_CONSORTIUM_KEY", CONSORTIUM)
     assert from_env().consortium_key == bytes.fromhex(CONSORTIUM)
+
+
+def test_a_resent_event_is_the_same_event_with_the_consortium_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The consortium's tokens are part of the stored event: a resend is a duplicate, not a conflict,
+    and another body under the id is still a conflict."""
+    from qalqan.config import from_env
+    from qalqan.engine import Engine
+    from qalqan.events import EventConflict
+
+    monkeypatch.setenv("QALQAN_CONSORTIUM_KEY", CONSORTIUM)
+    e = Engine(from_env())
+    first = e.decide(transfer(event_id="r-1", to_account=X))
+    e.commit()
+    again = e.decide(transfer(event_id="r-1", to_account=X))
+    assert again.duplicate and again.decision_json == first.decision_json
+    with pytest.raises(EventConflict):
+        e.decide(transfer(event_id="r-1", to_account=Y))
+    e.close()
