@@ -58,6 +58,26 @@ def export(engine: Engine, member: feeds.Member, since: str | None = None, ttl_s
     """A signed feed of the indicators whose last change is at or after ``since`` (RFC 3339; None:
     all), and ``withdraw`` ((kind, raw value): tokenised here, in memory, never written). Returns
     (feed, counts)."""
+    entries, counts = indicators(engine, since, ttl_s, withdraw, org)
+    return sign(member, entries, since, _feed_id(member)), counts
+
+
+def etag(member: feeds.Member, entries: list[dict[str, Any]], since: str | None) -> str:
+    """What a pull's ETag is: the entries, the member's key and ``since`` (not the time of signing)."""
+    import hashlib
+
+    return hashlib.sha256(feeds.canonical({"key": member.public, "since": since, "entries": entries})).hexdigest()[:32]
+
+
+def sign(member: feeds.Member, entries: list[dict[str, Any]], since: str | None, feed_id: str) -> dict[str, Any]:
+    body = {"format": feeds.FORMAT, "feed_id": feed_id, "member": member.name, "key": member.public,
+            "issued_at": _issued_at(), "since": since, "entries": entries}
+    return member.sign(body)
+
+
+def indicators(engine: Engine, since: str | None = None, ttl_s: int = DEFAULT_TTL_S,
+               withdraw: list[tuple[str, str]] = (), org: str = DEFAULT_ORG) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """The entries of a feed (see ``export``), and counts of what they came from."""
     cx_tok = engine.tokenizers.of(org).consortium
     if cx_tok is None:
         raise feeds.FeedError("QALQAN_CONSORTIUM_KEY is not set: this deployment has no consortium tokens to export")
@@ -120,10 +140,8 @@ def export(engine: Engine, member: feeds.Member, since: str | None = None, ttl_s
             out["withdrawn_at"] = us_to_rfc3339(e["last"])
         entries.append(out)
     entries.sort(key=lambda x: (x["kind"], x["token"]))
-    body = {"format": feeds.FORMAT, "feed_id": _feed_id(member), "member": member.name, "key": member.public,
-            "issued_at": _issued_at(), "since": since, "entries": entries}
     counts["entries"] = len(entries)
-    return member.sign(body), counts
+    return entries, counts
 
 
 def _feed_id(member: feeds.Member) -> str:
