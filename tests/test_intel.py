@@ -291,3 +291,57 @@ def test_a_resent_event_is_the_same_event_with_the_consortium_key(monkeypatch: p
     with pytest.raises(EventConflict):
         e.decide(transfer(event_id="r-1", to_account=Y))
     e.close()
+
+
+def test_a_member_pulls_the_feed_over_http_with_an_etag(banks: tuple[Bank, Bank], tmp_path: Path) -> None:
+    """GET /v1/intel/feed: the signed feed B imports; 304 for an unchanged one; an auditor's or admin's
+    key only; a bad `since` is 422; more than PULLS_PER_MINUTE pulls a minute are 429."""
+    import asyncio
+
+    import httpx
+
+    from qalqan.api import create_app
+    from qalqan.api.intel import PULLS_PER_MINUTE
+    from qalqan.api.keys import KeyRing
+    from qalqan.config import from_env
+    from qalqan.engine import Engine
+
+    a, b = banks
+    pub_a = a.keygen()
+    a.replay(transfer(event_id="a-1", to_account=X, ts="2026-02-02T10:00:00Z"),
+             ev("label", event_id="a-lab-1", ts="2026-02-03T09:00:00Z", target_event_id="a-1", label="fraud"))
+    a.run("intel", "--help")  # A's environment
+    ring = KeyRing.load(a.home)
+    auditor = {"Authorization": f"Bearer {ring.create('auditor', 'default', 'bank-b-puller')[1]}"}
+    integrator = {"Authorization": f"Bearer {ring.create('integrator', 'default', 'int')[1]}"}
+    engine = Engine(from_env())
+
+    async def run() -> list[httpx.Response]:
+        app = create_app(engine, KeyRing.load(a.home))
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://q", timeout=60) as c:
+            got = [await c.get("/v1/intel/feed", headers=auditor)]
+            got.append(await c.get("/v1/intel/feed", headers={**auditor, "If-None-Match": got[0].headers["etag"]}))
+            got.append(await c.get("/v1/intel/feed", headers=integrator))
+            got.append(await c.get("/v1/intel/feed", params={"since": "yesterday"}, headers=auditor))
+            month13 = await c.get("/v1/intel/feed", params={"since": "2026-13-45T10:00Z"}, headers=auditor)
+            assert month13.status_code == 422, month13.text
+            for _ in range(PULLS_PER_MINUTE):
+                got.append(await c.get("/v1/intel/feed", headers=auditor))
+            return got
+
+    try:
+        first, unchanged, wrong_role, bad_since, *rest = asyncio.run(run())
+    finally:
+        engine.close()
+    assert first.status_code == 200 and first.headers["etag"], first.text
+    assert X.encode() not in first.content
+    assert unchanged.status_code == 304 and unchanged.headers["etag"] == first.headers["etag"]
+    assert wrong_role.status_code == 403
+    assert bad_since.status_code == 422 and bad_since.json()["field"] == "since"
+    assert rest[-1].status_code == 429 and int(rest[-1].headers["retry-after"]) >= 1
+    (tmp_path / "pulled.json").write_bytes(first.content)
+    b.run("intel", "trust", "add", "bank-a", pub_a)
+    code, text = b.run("intel", "import", str(tmp_path / "pulled.json"))
+    assert code == 0 and "1 listed" in text, text
+    (d,) = b.replay(transfer(event_id="b-1", to_account=X, ts="2026-02-04T10:00:00Z"))
+    assert d["action"] == "hold" and "consortium.recipient" in codes(d), d

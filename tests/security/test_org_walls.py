@@ -99,6 +99,7 @@ def _tries(w: World) -> dict[tuple[str, str], list[tuple[str, str, dict[str, Any
         ("delete", "/v1/lists/{list}/{entity}/{value}"): [("DELETE", f"/v1/lists/cbr_fincert/account/{LISTED}", {})],
         ("get", "/v1/audit"): [("GET", "/v1/audit", {})],
         ("get", "/metrics"): [("GET", "/metrics", {})],  # the deployment's operator (admin) sees process counts
+        ("get", "/v1/intel/feed"): [("GET", "/v1/intel/feed", {})],  # the default organisation's bank's feed only
     }
 
 
@@ -122,7 +123,8 @@ def _nothing_of_a(r: httpx.Response) -> bool:
     "post /v1/events", "get /v1/decisions/{event_id}", "get /v1/holds/{event_id}", "post /v1/holds/{event_id}/{verb}",
     "get /v1/outbox", "get /v1/receipts/{event_id}", "get /v1/cases", "get /v1/cases/{case_id}",
     "post /v1/cases/{case_id}/assign", "post /v1/cases/{case_id}/decide", "get /v1/labels", "post /v1/labels",
-    "get /v1/lists/{list}", "delete /v1/lists/{list}/{entity}/{value}", "get /v1/audit", "get /metrics"])
+    "get /v1/lists/{list}", "delete /v1/lists/{list}/{entity}/{value}", "get /v1/audit", "get /metrics",
+    "get /v1/intel/feed"])
 def test_another_organisation_finds_and_changes_nothing(world: World, op: str) -> None:
     method, path = op.split(" ", 1)
     before = world.a_state()

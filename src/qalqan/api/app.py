@@ -42,6 +42,7 @@ from .metrics import Metrics
 from .openapi import docs_page, spec
 from .outbox import outbox_routes
 from .receipts import receipt_routes
+from .intel import intel_routes
 
 PROBLEM = "application/problem+json"
 # How often the server's clock fires due deadlines (seconds).
@@ -459,6 +460,7 @@ def create_app(engine: Engine, keys: KeyRing | None = None) -> Any:
             Route("/readyz", readyz, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),  # reached only by another method: 405
             *receipt_routes(engine),
+            *intel_routes(engine),
             *console_routes(engine, committer.durable),
             *case_routes(engine, committer.durable),
             *list_routes(engine, committer.durable),

@@ -55,6 +55,7 @@ _GRANTS: list[tuple[str, str, frozenset[str]]] = [
     ("GET", "/v1/labels", frozenset({"analyst", "auditor", "admin"})),
     ("POST", "/v1/labels", frozenset({"integrator", "analyst", "admin"})),  # chargebacks come from integrators
     ("GET", "/v1/audit", frozenset({"auditor", "admin"})),
+    ("GET", "/v1/intel/feed", frozenset({"auditor", "admin"})),  # another member pulls this bank's feed
     ("GET", "/metrics", frozenset({"auditor", "admin"})),  # every organisation's counts: not for integrators
 ]
 RECHECK_S = 0.25  # how often a running server looks whether the key file changed

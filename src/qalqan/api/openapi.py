@@ -11,6 +11,7 @@ from ..events import Decision, Event
 from .keys import OPEN_PATHS, OPEN_PREFIXES
 from .people_spec import openapi_paths as people_paths
 from .receipts import openapi_paths as receipt_paths
+from .intel import openapi_paths as intel_paths
 
 
 def spec(version: str, auth: bool = True) -> dict[str, Any]:
@@ -92,6 +93,7 @@ def spec(version: str, auth: bool = True) -> dict[str, Any]:
             "/v1/schema": {"get": {"summary": "The event contract as JSON Schema",
                                    "responses": {"200": {"description": "JSON Schema"}}}},
             **receipt_paths(problem),
+            **intel_paths(problem),
             **people,
             "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text"}}}},
             "/healthz": {"get": {"summary": "The process is up", "responses": {"200": {"description": "ok"}}}},

@@ -81,7 +81,7 @@ def indicators(engine: Engine, since: str | None = None, ttl_s: int = DEFAULT_TT
     cx_tok = engine.tokenizers.of(org).consortium
     if cx_tok is None:
         raise feeds.FeedError("QALQAN_CONSORTIUM_KEY is not set: this deployment has no consortium tokens to export")
-    since_us = _us(since) if since else None
+    since_us = to_us(since) if since else None
     facts: list[tuple[int, str, str, str, str]] = []  # (ts_us, op, kind, token, reason)
     counts = {"labels": 0, "list_entries": 0, "without_token": 0}
     # fraud labels: the last label of a movement wins
@@ -154,7 +154,8 @@ def _issued_at() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _us(text: str) -> int:
+def to_us(text: str) -> int:
+    """RFC 3339 as µs since the epoch; EventError (not the pattern) or ValueError (no such date)."""
     from ..list_changes import check_time
 
     check_time("since", text)
@@ -202,7 +203,7 @@ def import_feed(engine: Engine, home: Path, data: bytes, source: str, org: str =
         members = listed.setdefault((entity, e["token"]), {})
         eid = f"cx:{f['feed_id'][-32:]}:{i}"
         if e["op"] == "add":
-            exp = _us(e["last_seen"]) + e["ttl_s"] * 1_000_000
+            exp = to_us(e["last_seen"]) + e["ttl_s"] * 1_000_000
             members[v.member] = exp
             longest = None if any(x is None for x in members.values()) else max(members.values())  # type: ignore[type-var]
             _decide(engine, eid, ts, who, entity, e["token"], "add", longest, org)
