@@ -230,14 +230,16 @@ def test_confirm_by_is_the_end_of_the_next_day_even_just_after_midnight():
 @pytest.mark.parametrize("tz", ["UTC", "XXX-5", "XXX+5"])  # POSIX TZ: UTC, UTC+5, UTC-5 (no zoneinfo needed)
 def test_hold_terms_are_on_utc_whatever_the_servers_time_zone(monkeypatch, tz):
     """A replay on a server in another time zone gives the same holds. Friday 22:00 UTC is already
-    Saturday in UTC+5 (a Kazakh block counted locally would end a day early), and 21:00 UTC is
-    already the next day there (art. 8's confirm-by counted locally would be a day late)."""
+    Saturday 03:00 in Kazakhstan: the Kazakh block counts Kazakhstan's working days (jurisdiction.py,
+    rules/calendars/kz.yaml, UTC+05:00 whatever the server's zone), Monday to Friday, ending Friday
+    03:00 there (Thursday 22:00 UTC); and 21:00 UTC is already the next day in UTC+5 (art. 8's
+    confirm-by counted in the server's zone would be a day late)."""
     friday_night = _us("2026-03-13T22:00:00Z")
     evening = _us("2026-03-10T21:00:00Z")
     monkeypatch.setenv("TZ", tz)
     time.tzset()
     try:
-        assert HoldBook().hold_of(friday_night, "kz", False).until == "2026-03-20T22:00:00Z"  # Mon..Fri
+        assert HoldBook().hold_of(friday_night, "kz", False).until == "2026-03-19T22:00:00Z"  # Mon..Fri, Kazakh dates
         art8 = HoldBook().hold_of(evening, "art8", False)
         assert (art8.until, art8.confirm_by) == ("2026-03-12T21:00:00Z", "2026-03-11T23:59:59Z")
         assert HoldBook().terms(evening, "art8", False)[1] == _us("2026-03-11T23:59:59Z")
