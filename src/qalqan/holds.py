@@ -24,8 +24,8 @@ from typing import Any
 import msgspec
 
 from .events import Event, Hold, HoldResponse, decode_event
-from .jurisdiction import calendar
 from .events import scoped_id as hold_key  # an event id is unique within its organisation only
+from .jurisdiction import calendar
 
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US

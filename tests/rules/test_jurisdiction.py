@@ -15,14 +15,13 @@ from typing import Any
 
 import msgspec
 import pytest
+from helpers import at, codes
 
 from qalqan.config import ConfigError, from_env
 from qalqan.engine import Engine
 from qalqan.events import Decision
 from qalqan.jurisdiction import WorkingCalendar, calendar
 from qalqan.rules.ruleset import RuleError, load_packs
-
-from helpers import at, codes
 
 RU, KZ = "bank-ru", "bank-kz"
 _ids = itertools.count(1)
