@@ -64,7 +64,11 @@ def seed(c: httpx.Client, integrator: dict[str, str], analyst: dict[str, str]) -
 
 @pytest.mark.parametrize("auth", ["off", "on"])
 def test_no_server_error_and_every_answer_matches_the_spec(tmp_path: Path, auth: str) -> None:
-    env = {"QALQAN_HOME": str(tmp_path), "QALQAN_DB": f"sqlite:///{tmp_path}/fuzz.db", "QALQAN_AUTH": auth}
+    env = {"QALQAN_HOME": str(tmp_path), "QALQAN_DB": f"sqlite:///{tmp_path}/fuzz.db", "QALQAN_AUTH": auth,
+           "QALQAN_CONSORTIUM_KEY": "c0" * 32}  # with a member key: GET /v1/intel/feed answers a feed
+    from qalqan.intel.feed import keygen
+
+    keygen(tmp_path, "fuzz-bank")
     header: list[str] = []
     integrator: dict[str, str] = {}
     analyst: dict[str, str] = {}
