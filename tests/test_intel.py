@@ -345,3 +345,23 @@ def test_a_member_pulls_the_feed_over_http_with_an_etag(banks: tuple[Bank, Bank]
     assert code == 0 and "1 listed" in text, text
     (d,) = b.replay(transfer(event_id="b-1", to_account=X, ts="2026-02-04T10:00:00Z"))
     assert d["action"] == "hold" and "consortium.recipient" in codes(d), d
+
+
+def test_a_revoked_member_is_delisted_on_request(
+        banks: tuple[Bank, Bank], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`trust revoke --delist`: what only the revoked member listed leaves the list; what another
+    member listed too stays."""
+    a, b = banks
+    c = Bank(tmp_path, "bank-c", "c3" * 32, monkeypatch)
+    b.run("intel", "trust", "add", "bank-a", a.keygen())
+    b.run("intel", "trust", "add", "bank-c", c.keygen())
+    assert b.run("intel", "import", str(_feed_of(a, tmp_path, "a.json")))[0] == 0
+    c.replay(transfer(event_id="c-t2", to_account=Y, ts="2026-02-02T10:00:00Z"),
+             ev("label", event_id="c-l2", ts="2026-02-03T09:00:00Z", target_event_id="c-t2", label="fraud"))
+    assert b.run("intel", "import", str(_feed_of(c, tmp_path, "c.json")))[0] == 0  # C lists X and Y
+    code, text = b.run("intel", "trust", "revoke", "bank-c", "--reason", "key leaked", "--delist")
+    assert code == 0 and "2 listings of bank-c ended" in text, text
+    to_x, to_y = b.replay(transfer(event_id="b-1", to_account=X, ts="2026-02-04T10:00:00Z"),
+                          transfer(event_id="b-2", to_account=Y, ts="2026-02-04T10:01:00Z", customer_id="C0000009"))
+    assert "consortium.recipient" in codes(to_x), to_x      # A listed it too
+    assert "consortium.recipient" not in codes(to_y), to_y  # only C did

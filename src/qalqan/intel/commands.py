@@ -120,13 +120,26 @@ def trust_add(name: str, public_key: str) -> None:
 
 
 @trust_app.command("revoke")
-def trust_revoke(name: str, reason: str = typer.Option(..., help="why: shown when one of its feeds is refused")) -> None:
-    """Stop taking a member's feeds (a member that left, or whose key leaked)."""
+def trust_revoke(
+    name: str, reason: str = typer.Option(..., help="why: shown when one of its feeds is refused"),
+    delist: bool = typer.Option(False, help="also end every listing of this member (what others listed stays)"),
+    db: str | None = typer.Option(None, help="record URL (default: QALQAN_DB or the embedded SQLite)"),
+) -> None:
+    """Stop taking a member's feeds (a member that left, or whose key leaked).
+
+    Example: qalqan intel trust revoke bank-c --reason "key leaked" --delist
+    """
     try:
-        feeds.trust_revoke(_settings().home, name, reason)
+        feeds.trust_revoke(_settings(db).home, name, reason)
     except feeds.FeedError as exc:
         raise _fail(str(exc), 1) from None
     out.print(f"revoked {name}: {escape(reason)}")
+    if delist:
+        from .exchange import delist_member
+
+        with _engine(db) as e:
+            n = delist_member(e, name)
+        out.print(f"{n} listings of {name} ended")
 
 
 @trust_app.command("list")

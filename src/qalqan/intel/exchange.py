@@ -209,12 +209,7 @@ def import_feed(engine: Engine, home: Path, data: bytes, source: str, org: str =
             _decide(engine, eid, ts, who, entity, e["token"], "add", longest, org)
             added += 1
         elif v.member in members:
-            del members[v.member]
-            _decide(engine, eid, ts, who, entity, e["token"], "remove", None, org)
-            if members:  # still listed by others: their entry stays, with its longest expiry
-                other = sorted(members)[0]
-                longest = None if any(x is None for x in members.values()) else max(members.values())  # type: ignore[type-var]
-                _decide(engine, eid + ":kept", ts, MEMBER_PREFIX + other, entity, e["token"], "add", longest, org)
+            _withdraw(engine, members, v.member, entity, e["token"], eid, ts, org)
             withdrawn += 1
         else:
             ignored += 1  # a member withdraws only what it listed itself
@@ -224,6 +219,32 @@ def import_feed(engine: Engine, home: Path, data: bytes, source: str, org: str =
               "added": added, "withdrawn": withdrawn, "ignored": ignored}
     feeds.log_import(home, record)
     return record
+
+
+def _withdraw(engine: Engine, members: dict[str, int | None], member: str, entity: str, token: str, eid: str,
+              ts: str, org: str) -> None:
+    """``member``'s listing of the token ends; another member's keeps the entry, with its longest expiry."""
+    del members[member]
+    _decide(engine, eid, ts, MEMBER_PREFIX + member, entity, token, "remove", None, org)
+    if members:
+        other = sorted(members)[0]
+        longest = None if any(x is None for x in members.values()) else max(members.values())  # type: ignore[type-var]
+        _decide(engine, eid + ":kept", ts, MEMBER_PREFIX + other, entity, token, "add", longest, org)
+
+
+def delist_member(engine: Engine, member: str, org: str = DEFAULT_ORG) -> int:
+    """Ends every listing of ``member`` (a revoked member): what only it listed leaves the
+    consortium list; what others listed too stays. Returns how many listings ended."""
+    import uuid
+
+    listed = _members(engine, org)
+    ts, run, n = engine.now_ts(), uuid.uuid4().hex, 0
+    for (entity, token), members in sorted(listed.items()):
+        if member in members:
+            _withdraw(engine, members, member, entity, token, f"cx:delist:{run}:{n}", ts, org)
+            n += 1
+    engine.commit()
+    return n
 
 
 def _decide(engine: Engine, eid: str, ts: str, who: str, entity: str, token: str, op: str,
