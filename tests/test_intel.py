@@ -133,7 +133,8 @@ def test_export_withdraws_a_value_named_on_the_command_line(banks: tuple[Bank, B
     (d,) = b.replay(transfer(event_id="b-1", to_account=X, ts="2026-02-04T10:00:00Z"))
     assert "consortium.recipient" in codes(d)
     feed2 = a.export(tmp_path / "f2.json", "--since", "2030-01-01T00:00:00Z", "--withdraw", f"account:{X_SPACED}")
-    assert [(e["op"], e["token"]) for e in feed2["feed"]["entries"]] == [("withdraw", feed1["feed"]["entries"][0]["token"])]
+    listed = feed1["feed"]["entries"][0]["token"]
+    assert [(e["op"], e["token"]) for e in feed2["feed"]["entries"]] == [("withdraw", listed)]
     assert X.encode() not in (tmp_path / "f2.json").read_bytes()
     assert b.run("intel", "import", str(tmp_path / "f2.json"))[0] == 0
     (d,) = b.replay(transfer(event_id="b-2", to_account=X, ts="2026-02-04T11:00:00Z", customer_id="C0000005",

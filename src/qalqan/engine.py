@@ -48,8 +48,8 @@ from .lists import CONSORTIUM, ListIndex
 from .models import Scorer
 from .model_guard import ModelGuard
 from .models.registry import load_live_model
-from .privacy import CX_FIELD
 from .policy import ModelPolicy, decide_action, is_allowed
+from .privacy import CX_FIELD
 from .rules.ruleset import RuleSet, load_packs
 from .rules.scope import scope
 from .seen import SeenIds

@@ -15,7 +15,8 @@ from ..cli_common import settings as _settings
 from . import feed as feeds
 
 intel_app = typer.Typer(help="Intel exchange between banks: signed feeds of consortium tokens (docs/intel.md).")
-trust_app = typer.Typer(help="The members whose feeds this bank takes: their public keys, in QALQAN_HOME/intel/trusted.json.")
+trust_app = typer.Typer(
+    help="The members whose feeds this bank takes: their public keys, in QALQAN_HOME/intel/trusted.json.")
 intel_app.add_typer(trust_app, name="trust")
 
 

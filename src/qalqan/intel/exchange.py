@@ -76,7 +76,8 @@ def sign(member: feeds.Member, entries: list[dict[str, Any]], since: str | None,
 
 
 def indicators(engine: Engine, since: str | None = None, ttl_s: int = DEFAULT_TTL_S,
-               withdraw: list[tuple[str, str]] = (), org: str = DEFAULT_ORG) -> tuple[list[dict[str, Any]], dict[str, int]]:
+               withdraw: list[tuple[str, str]] = (),
+               org: str = DEFAULT_ORG) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """The entries of a feed (see ``export``), and counts of what they came from."""
     cx_tok = engine.tokenizers.of(org).consortium
     if cx_tok is None:

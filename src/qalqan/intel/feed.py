@@ -32,8 +32,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from ..private_file import write_private
 from ..privacy import CX_KINDS
+from ..private_file import write_private
 
 FORMAT = "qalqan-intel/1"
 OPS = ("add", "withdraw")
@@ -133,7 +133,8 @@ def trust_add(home: Path, name: str, public: str) -> dict[str, Any]:
     try:
         Ed25519PublicKey.from_public_bytes(bytes.fromhex(public))
     except ValueError:
-        raise FeedError(f"{public!r} is not an Ed25519 public key (64 hex digits, from `qalqan intel keygen`)") from None
+        raise FeedError(f"{public!r} is not an Ed25519 public key (64 hex digits, from `qalqan intel keygen`)") \
+            from None
     doc = trusted(home)
     for other, m in doc.items():
         if m["public"] == public.lower() and other != name:
