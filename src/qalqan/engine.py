@@ -38,15 +38,15 @@ from .events import (
     ts_to_us,
     us_to_rfc3339,
 )
+from .fallbacks import stricter
 from .features import definitions
 from .features.online import OnlineFeatures
-from .fallbacks import stricter
 from .features.view import Money, event_view
 from .holds import HoldBook, HoldPolicy, Notice, hold_answer, repeated_order
 from .jurisdiction import ardfm_notice, resolve
 from .lists import CONSORTIUM, ListIndex
-from .models import Scorer
 from .model_guard import ModelGuard
+from .models import Scorer
 from .models.registry import load_live_model
 from .policy import ModelPolicy, decide_action, is_allowed
 from .privacy import CX_FIELD

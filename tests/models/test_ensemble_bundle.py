@@ -33,11 +33,10 @@ from qalqan.models.bundle import BundleError
 from qalqan.models.ensemble import Ensemble
 from qalqan.models.frozen import FrozenMLP, FrozenScorecard, Stacker
 from qalqan.models.gbm import GradientBoosting
-from qalqan.models.registry import load_bundle
 from qalqan.models.live_ensemble import LiveEnsemble, bundle_files, load_ensemble
 from qalqan.models.mlp import MLP
 from qalqan.models.profile import HabitProfile
-from qalqan.models.registry import load_live_model
+from qalqan.models.registry import load_bundle, load_live_model
 from qalqan.models.scorecard import Scorecard
 from qalqan.models.train import TrainError, matrix, model_inputs, parse_models, train
 from qalqan.sim import simulate

@@ -36,13 +36,13 @@ from .asgi import BodyRefused, Disconnected, check_body, read_body
 from .availability import RETRY_FIRST_S, RETRY_MAX_S, Availability
 from .cases import actor_of, case_routes
 from .holds import EngineHolds, hold_routes
+from .intel import intel_routes
 from .keys import OPEN_PATHS, OPEN_PREFIXES, KeyRing, allowed
 from .lists import list_routes
 from .metrics import Metrics
 from .openapi import docs_page, spec
 from .outbox import outbox_routes
 from .receipts import receipt_routes
-from .intel import intel_routes
 
 PROBLEM = "application/problem+json"
 # How often the server's clock fires due deadlines (seconds).

@@ -8,10 +8,10 @@ from typing import Any
 import msgspec
 
 from ..events import Decision, Event
+from .intel import openapi_paths as intel_paths
 from .keys import OPEN_PATHS, OPEN_PREFIXES
 from .people_spec import openapi_paths as people_paths
 from .receipts import openapi_paths as receipt_paths
-from .intel import openapi_paths as intel_paths
 
 
 def spec(version: str, auth: bool = True) -> dict[str, Any]:
