@@ -107,35 +107,48 @@ def test_decline_beats_hold_on_one_transfer():
     assert d.action == "decline"
 
 
-# --- is the allow branch reachable from an event? ----------------------------------------------------
+# --- the allow list: reachable through people, never through a client's events -----------------------
 
-def test_no_event_can_put_an_entry_on_the_allow_list():
-    """The contract's `intel` lists (docs/events.md) have no `allow`: the engine refuses such an event,
-    and the people's list API offers no such list. So ``is_allowed`` is True for no event today:
-    the allow branch of the policy is reachable only by writing the list index directly (below).
-    When an allow list is added to the contract, this test fails and the one below should be
-    rewritten to add the entry through an event."""
-    from qalqan import list_changes
+def test_a_clients_event_cannot_put_an_entry_on_the_allow_list():
+    """An allow entry softens the engine's own judgement: if an integrator's event stream could write
+    one, a stolen integrator key would whitelist a mule. So `list: allow` in an event a client sends
+    is refused naming `list`, and nothing of it is stored."""
     from qalqan.config import from_env
     from qalqan.engine import Engine
 
-    assert "allow" not in list_changes.LISTS
     e = Engine(from_env(db_url="sqlite:///:memory:"))
     body = {"type": "intel", "event_id": "allow-1", "ts": "2026-02-01T00:00:00Z", "customer_id": "analyst",
             "list": "allow", "entity": "customer", "value": "C1", "op": "add"}
-    with pytest.raises(EventError):
+    with pytest.raises(EventError) as refused:
         e.decide(msgspec.json.encode(body))
+    assert refused.value.field == "list"
     e.commit()
     assert e.record.count() == 0 and len(e.lists) == 0
     e.record.close()
 
 
-def test_an_allow_entry_in_the_engines_lists_softens_rules_but_not_a_database_hit():
-    """The branch as designed, through ``Engine.decide``: the entry is put in the engine's list
-    index directly (no event can, see above), keyed by the customer's token as ``_enrich`` reads it."""
+def test_an_analyst_puts_an_entry_on_the_allow_list_through_the_list_api():
+    """The people's way in (list_changes.change, behind POST /v1/lists/allow and the console) does."""
+    from qalqan import list_changes
+    from qalqan.audit import Actor
+
+    assert "allow" in list_changes.LISTS
     c = Client()
-    token = c.engine.tokenizer.token("C1")  # the customer as the engine keys its lists
-    c.engine.lists.apply("allow", "customer", token, "add", None)
+    list_changes.change(c.engine, Actor(id="a1", role="analyst", org="default"), "allow", "customer", "C1",
+                        ts="2026-02-02T09:00:00Z")
+    token = c.engine.tokenizer.token("C1")
+    assert "allow" in c.engine.lists.lists_of("customer", token, 0)
+
+
+def test_an_allow_entry_in_the_engines_lists_softens_rules_but_not_a_database_hit():
+    """The branch as designed, end to end: an analyst's allow entry (the list API's way in) softens
+    a rule's action for that customer, and a regulator's database hit still keeps its action."""
+    from qalqan import list_changes
+    from qalqan.audit import Actor
+
+    c = Client()
+    list_changes.change(c.engine, Actor(id="a1", role="analyst", org="default"), "allow", "customer", "C1",
+                        ts="2026-02-02T09:00:00Z")
     c.send("device_signal", at(minutes=-10), kind="remote_access")
     ruled = c.transfer(rail="interbank")
     assert "ato.call_in_progress" in codes(ruled)  # the rule still hits and is shown ...

@@ -241,7 +241,10 @@ class Label(_Envelope, tag="label", kw_only=True):
 
 
 class Intel(_Envelope, tag="intel", kw_only=True):
-    list: Literal["cbr_fincert", "gis_antifraud", "criminal_case", "internal", "kz_antifraud_center", "consortium"]
+    # "allow" is qalqan's addition (docs/events.md): made by people only (the list API, the console),
+    # never by an event a client sends (Engine.decide_event refuses it: an integrator's key cannot whitelist).
+    list: Literal["cbr_fincert", "gis_antifraud", "criminal_case", "internal", "kz_antifraud_center", "consortium",
+                  "allow"]
     entity: Literal["account", "card", "phone", "device", "customer"]
     value: Id
     op: Literal["add", "remove"]

@@ -175,3 +175,25 @@ def test_lists_over_http(api):
     d = c.post("/v1/events", content=transfer(to_account="40817810000000000555", ts="2026-02-02T10:10:00Z"),
                headers=k["int1"]).json()
     assert d["action"] == "approve"
+
+
+def test_the_allow_list_is_kept_by_people_never_by_an_integrators_events(api):
+    """An integrator's key cannot whitelist (a stolen one would clear a mule): `list: allow` in an
+    event is refused naming `list`. An analyst's allow entry softens the engine's own review of that
+    customer's grey transfer; an auditor may not make one."""
+    c, k = api
+    refused = c.post("/v1/events", headers=k["int1"], content=(
+        b'{"type":"intel","event_id":"wl-1","ts":"2026-02-02T09:00:00Z","customer_id":"C0000001",'
+        b'"list":"allow","entity":"customer","value":"C0000042","op":"add"}'))
+    assert refused.status_code == 422 and refused.json()["field"] == "list", refused.text
+    assert c.post("/v1/lists/allow", json={"entity": "customer", "value": "C0000042"},
+                  headers=k["aud1"]).status_code == 403
+    before = c.post("/v1/events", content=transfer(event_id="wl-before", customer_id="C0000042", amount=GREY),
+                    headers=k["int1"])
+    assert before.json()["action"] == "review"
+    r = c.post("/v1/lists/allow", json={"entity": "customer", "value": "C0000042", "ts": "2026-02-02T09:00:00Z"},
+               headers=k["ana1"])
+    assert r.status_code == 201, r.text
+    after = c.post("/v1/events", content=transfer(event_id="wl-after", customer_id="C0000042", amount=GREY),
+                   headers=k["int1"])
+    assert after.json()["action"] == "approve" and "list.allow" in {x["code"] for x in after.json()["reasons"]}
