@@ -31,6 +31,7 @@ from .events import (
     Hold,
     Reason,
     TargetNotFound,
+    check_sent,
     decode_event,
     refuse_ahead,
     same_event,
@@ -44,7 +45,7 @@ from .features.online import OnlineFeatures
 from .features.view import Money, event_view
 from .holds import HoldBook, HoldPolicy, Notice, hold_answer, repeated_order
 from .jurisdiction import ardfm_notice, resolve
-from .lists import ALLOW_LIST, CONSORTIUM, ListIndex
+from .lists import CONSORTIUM, ListIndex
 from .model_guard import ModelGuard
 from .models import Scorer
 from .models.registry import load_live_model
@@ -243,11 +244,8 @@ class Engine:
             return Outcome(eid, etype, stored, stored_json, duplicate=True)
 
         clock_us = self._clock_for(event)
-        if sent and etype == "intel" and event.list == ALLOW_LIST:  # type: ignore[union-attr]
-            # An allow entry softens the engine's own judgement: only people (the list API's analysts and
-            # admins, the console) make one; an integrator's event stream may not whitelist anyone.
-            raise EventError("list", "the allow list is kept by people (POST /v1/lists/allow, the console), "
-                                     "not by events a client sends")
+        if sent:
+            check_sent(event)  # e.g. an allow-list entry: people make those, never a client's events
         if etype == "hold_response" and self.holds.of(event.target_event_id, org) is None:  # type: ignore[union-attr]
             # Only the organisation that holds the transfer may answer for its client.
             raise TargetNotFound("target_event_id", f"no hold on event {event.target_event_id!r}")  # type: ignore[union-attr]

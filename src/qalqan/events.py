@@ -313,6 +313,15 @@ class Decision(Struct, omit_defaults=True):
     latency_ms: float = 0.0
 
 
+def check_sent(event: Event) -> None:
+    """What no client may send, whatever its key (the engine and the scaled fronts ask this of every
+    event a client sent): an allow-list entry softens the engine's own judgement, so only people make
+    one (the list API's analysts and admins, the console); a stolen integrator key must not whitelist."""
+    if isinstance(event, Intel) and event.list == "allow":
+        raise EventError("list", "the allow list is kept by people (POST /v1/lists/allow, the console), "
+                                 "not by events a client sends")
+
+
 # --- decoding -----------------------------------------------------------------------------
 _json_decoder = msgspec.json.Decoder(float_hook=Decimal)
 # The fast path: straight into the typed union. Unknown fields make it fail, and only then

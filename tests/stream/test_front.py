@@ -358,3 +358,20 @@ def test_a_front_reconnects_when_the_record_drops_its_connections(stream_file: P
             assert http.post(f"{base}/v1/events", content=lines[1]).status_code == 200
             assert http.get(f"{base}/v1/decisions/{second}").status_code == 200
         assert "Traceback" not in flog.read_text()
+
+
+def test_a_front_refuses_what_no_client_may_send(tmp_path: Path) -> None:
+    """An allow-list entry in a client's event is refused at the front (422 naming `list`), before
+    the stream: people make allow entries (the list API), never a client's events."""
+    need_servers()
+    with fresh_database() as db, fresh_stream() as stream:
+        env = env_for(tmp_path / "home", db)
+        flog = tmp_path / "front.log"
+        base, ctx = front(stream, 1, env, flog)
+        with ctx as proc, httpx.Client(timeout=30) as http:
+            wait_ready(base, proc, flog)
+            r = http.post(f"{base}/v1/events", content=(
+                b'{"type":"intel","event_id":"wl-1","ts":"2026-02-02T09:00:00Z","customer_id":"C1",'
+                b'"list":"allow","entity":"customer","value":"C0000042","op":"add"}'))
+            assert r.status_code == 422 and r.json()["field"] == "list", r.text
+        assert stream_messages(stream) == 0

@@ -44,7 +44,17 @@ from ..api.asgi import BodyRefused, Disconnected, check_body, read_body
 from ..api.keys import OPEN_PATHS, OPEN_PREFIXES, KeyRing, allowed
 from ..api.metrics import Metrics, render_fallbacks
 from ..config import Settings
-from ..events import MONEY_TYPES, Decision, Event, EventError, decode_event, refuse_ahead, same_event, scoped_id
+from ..events import (
+    MONEY_TYPES,
+    Decision,
+    Event,
+    EventError,
+    check_sent,
+    decode_event,
+    refuse_ahead,
+    same_event,
+    scoped_id,
+)
 from ..features.view import Money
 from ..privacy import check_event_id
 from ..store.base import DEFAULT_ORG, RecordUnavailable, StoreError
@@ -191,6 +201,7 @@ class Front:
         try:
             event = decode_event(body)
             check_event_id(event.event_id)  # an id carrying a card number never reaches the stream
+            check_sent(event)  # what no client may send (an allow-list entry), refused before the stream
             refuse_ahead(event.ts, self.clock(), self.settings.max_skew_s, "the server's clock")
             part = partition_of(event, self.tokenizers.of(org), self.cfg.parts)
         except EventError as exc:
