@@ -88,25 +88,31 @@ def private_postgres() -> Iterator[PrivatePostgres]:
         shutil.rmtree(data, ignore_errors=True)
 
 
-class PrivateRedis:
-    def __init__(self, binary: str, port: int) -> None:
-        self.binary, self.port = binary, port
-        self.url = f"redis://127.0.0.1:{port}/0"
+class PrivateProcess:
+    """A server that is one process of the test's own: started (and answering), stopped, frozen, thawed."""
+
+    name = "server"
+
+    def __init__(self, port: int) -> None:
+        self.port = port
         self.procs: list[subprocess.Popen[bytes]] = []
 
-    def start(self) -> None:
-        import redis
+    def command(self) -> list[str]:
+        raise NotImplementedError
 
-        self.procs.append(subprocess.Popen([self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
-                                            "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL))
+    def answers(self) -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+            return True
+        except OSError:
+            return False
+
+    def start(self) -> None:
+        self.procs.append(subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         deadline = time.monotonic() + 10
-        while True:
-            try:
-                redis.Redis.from_url(self.url, socket_timeout=1).ping()
-                return
-            except redis.RedisError:
-                assert time.monotonic() < deadline, "the private redis-server did not start"
-                time.sleep(0.05)
+        while not self.answers():
+            assert time.monotonic() < deadline, f"the private {self.name} did not start"
+            time.sleep(0.05)
 
     def stop(self) -> None:
         self.procs[-1].terminate()
@@ -117,6 +123,34 @@ class PrivateRedis:
 
     def thaw(self) -> None:
         os.kill(self.procs[-1].pid, signal.SIGCONT)
+
+    def kill_all(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                os.kill(p.pid, signal.SIGCONT)
+                p.kill()
+                p.wait()
+
+
+class PrivateRedis(PrivateProcess):
+    """redis-server without persistence: restarted, it is empty."""
+
+    name = "redis-server"
+
+    def __init__(self, binary: str, port: int) -> None:
+        super().__init__(port)
+        self.binary, self.url = binary, f"redis://127.0.0.1:{port}/0"
+
+    def command(self) -> list[str]:
+        return [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+
+    def answers(self) -> bool:
+        import redis
+
+        try:
+            return bool(redis.Redis.from_url(self.url, socket_timeout=1).ping())
+        except redis.RedisError:
+            return False
 
 
 @contextmanager
@@ -129,43 +163,20 @@ def private_redis() -> Iterator[PrivateRedis]:
     try:
         yield r
     finally:
-        for p in r.procs:
-            if p.poll() is None:
-                os.kill(p.pid, signal.SIGCONT)
-                p.kill()
-                p.wait()
+        r.kill_all()
 
 
-class PrivateNats:
-    """nats-server with JetStream on a free port; its store survives a stop (a restart keeps the streams)."""
+class PrivateNats(PrivateProcess):
+    """nats-server with JetStream; its store survives a stop (a restart keeps the streams)."""
+
+    name = "nats-server"
 
     def __init__(self, binary: str, port: int, store: Path) -> None:
-        self.binary, self.port, self.store = binary, port, store
-        self.url = f"nats://127.0.0.1:{port}"
-        self.procs: list[subprocess.Popen[bytes]] = []
+        super().__init__(port)
+        self.binary, self.store, self.url = binary, store, f"nats://127.0.0.1:{port}"
 
-    def start(self) -> None:
-        self.procs.append(subprocess.Popen([self.binary, "-js", "-a", "127.0.0.1", "-p", str(self.port),
-                                            "-sd", str(self.store)], stdout=subprocess.DEVNULL,
-                                           stderr=subprocess.DEVNULL))
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return
-            except OSError:
-                assert time.monotonic() < deadline, "the private nats-server did not start"
-                time.sleep(0.05)
-
-    def stop(self) -> None:
-        self.procs[-1].terminate()
-        self.procs[-1].wait(10)
-
-    def freeze(self) -> None:
-        os.kill(self.procs[-1].pid, signal.SIGSTOP)
-
-    def thaw(self) -> None:
-        os.kill(self.procs[-1].pid, signal.SIGCONT)
+    def command(self) -> list[str]:
+        return [self.binary, "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", str(self.store)]
 
 
 @contextmanager
@@ -179,9 +190,5 @@ def private_nats() -> Iterator[PrivateNats]:
     try:
         yield n
     finally:
-        for p in n.procs:
-            if p.poll() is None:
-                os.kill(p.pid, signal.SIGCONT)
-                p.kill()
-                p.wait()
+        n.kill_all()
         shutil.rmtree(store, ignore_errors=True)

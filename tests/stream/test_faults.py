@@ -9,18 +9,15 @@ not decided twice; while the record is down nothing is acknowledged, and nothing
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import signal
-import socket
-import subprocess
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import private_servers
 import psycopg
 import pytest
+from private_servers import private_postgres
 
 from conftest import missing
 from qalqan.stream.partition import broadcast_types
@@ -113,44 +110,10 @@ def test_sigkill_a_worker_mid_stream_then_restart(sim: Path, two_workers, tmp_pa
 
 # --- a private PostgreSQL, stopped and started under load ----------------------------------------------
 # Debian's PostgreSQL binaries, whichever version is installed (the newest).
-PG_BIN = max(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name) if p.parent.name.isdigit()
-             else 0, default=Path("/usr/lib/postgresql/15/bin"))
-
-
-def _as_postgres(*cmd: str) -> list[str]:
-    """initdb and postgres refuse to run as root: run them as the postgres user when we are root."""
-    if os.geteuid() == 0:
-        return ["runuser", "-u", "postgres", "--", *cmd]
-    return list(cmd)
-
-
 @pytest.fixture
 def private_pg():
-    if not (PG_BIN / "initdb").exists() or shutil.which("runuser") is None:
-        missing(f"no PostgreSQL binaries at {PG_BIN} to start a private server")
-    data = Path(tempfile.mkdtemp(prefix="qalqan-pg-"))  # not under tmp_path: the postgres user must reach it
-    if _as_postgres("x")[0] == "runuser":
-        shutil.chown(data, "postgres")
-    subprocess.run(_as_postgres(str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"),
-                   check=True, capture_output=True)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    ctl = [str(PG_BIN / "pg_ctl"), "-D", str(data), "-w", "-l", str(data / "log"),
-           "-o", f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off"]
-
-    def start() -> None:
-        subprocess.run(_as_postgres(*ctl, "start"), check=True, capture_output=True)
-
-    def stop() -> None:
-        subprocess.run(_as_postgres(*ctl, "-m", "fast", "stop"), check=True, capture_output=True)
-
-    start()
-    try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres", start, stop
-    finally:
-        subprocess.run(_as_postgres(*ctl, "-m", "immediate", "stop"), capture_output=True)
-        shutil.rmtree(data, ignore_errors=True)
+    with private_postgres() as pg:
+        yield pg.url, pg.start, pg.stop
 
 
 def _outage_under_load(sim: Path, reference: dict, tmp_path: Path, env: dict[str, str], db: str,
@@ -205,35 +168,8 @@ def test_record_down_under_load_nothing_acknowledged_is_lost(sim: Path, two_work
 
 @pytest.fixture
 def private_redis():
-    """A redis-server of the test's own on a free port, without persistence: restarted, it is empty."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        missing("no redis-server binary to start a private Redis")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start() -> None:
-        procs.append(subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                       "--appendonly", "no"], stdout=subprocess.DEVNULL))
-        deadline = time.monotonic() + 10
-        while redis_missing(f"redis://127.0.0.1:{port}/0"):
-            assert time.monotonic() < deadline, "the private redis-server did not start"
-            time.sleep(0.05)
-
-    def stop() -> None:
-        procs[-1].terminate()
-        procs[-1].wait(10)
-
-    start()
-    try:
-        yield f"redis://127.0.0.1:{port}/0", start, stop
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+    with private_servers.private_redis() as r:
+        yield r.url, r.start, r.stop
 
 
 def test_redis_down_under_load_nothing_acknowledged_is_lost(sim: Path, two_workers, tmp_path: Path, private_redis):
