@@ -57,13 +57,13 @@ MUTATE_TESTS_privacy = tests/test_privacy.py tests/security/test_privacy_leaks.p
 MUTATE_TESTS_tenancy = tests/security/test_tenancy.py
 MUTATE_TESTS_expr    = tests/rules/test_language.py
 MUTATE_TESTS_store   = tests/security/test_case_history_org.py
-MUTATE_TESTS_workflow = tests/security/test_case_history_org.py tests/security/test_org_walls.py
+MUTATE_TESTS_workflow = tests/security/test_case_history_org.py tests/security/test_org_walls.py tests/api/test_grey_deadlines.py
 # The kill tests given with them: all of tests/mutation_kills, or (where the module is under every engine
 # test, and a surviving mutant would run every engine test of that folder) only its own file.
 MUTATE_KILLS_expr    = tests/mutation_kills/test_expr.py
 MUTATE_KILLS_tenancy = tests/mutation_kills/test_tenancy.py
 MUTATE_KILLS_store   = tests/mutation_kills/test_store_base.py
-MUTATE_KILLS_workflow = tests/mutation_kills/test_workflow_org.py
+MUTATE_KILLS_workflow = tests/mutation_kills/test_workflow_org.py tests/mutation_kills/test_workflow_more.py
 # mutmut has no command-line switch for these two settings: set them on its loaded config, then run its CLI.
 MUTMUT_ONE = $(VENV)/bin/python -c 'import sys; from mutmut.configuration import config; from mutmut.__main__ import cli; \
 	c = config(); c.only_mutate = [sys.argv[1]]; c.pytest_add_cli_args_test_selection = sys.argv[3:]; \
